@@ -1,0 +1,82 @@
+//! The one place an HTTP status is chosen, and Kibana's error envelope
+//! `{statusCode, error, message}`. Internal details are logged, never sent.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{schema::SchemaError, service::ServiceError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A request part failed its schema: `[request body.name]: ...`.
+    #[error(transparent)]
+    Invalid(#[from] SchemaError),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("Request must contain a kbn-xsrf header.")]
+    MissingXsrf,
+    #[error("Payload content length greater than maximum allowed: {0}")]
+    PayloadTooLarge(usize),
+    #[error("Not Found")]
+    RouteNotFound,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+const INTERNAL_MESSAGE: &str =
+    "An internal server error occurred. Check Kibana server logs for details.";
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Invalid(_) | Self::BadRequest(_) | Self::MissingXsrf => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::Service(error) => match error {
+                ServiceError::BadRequest(_) | ServiceError::InvalidConnector(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
+                ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+                ServiceError::Conflict(_) => StatusCode::CONFLICT,
+                ServiceError::Store(_) | ServiceError::Corrupt { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = if status.is_server_error() {
+            let chain = error_chain(&self);
+            tracing::error!(error = %chain, "Request failed.");
+            INTERNAL_MESSAGE.to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = json!({
+            "statusCode": status.as_u16(),
+            "error": status.canonical_reason().unwrap_or_default(),
+            "message": message,
+        });
+        (status, Json(body)).into_response()
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

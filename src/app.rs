@@ -1,0 +1,216 @@
+//! Wiring: from settings to a listening server. Opens the store, loads the secrets
+//! key, builds the connector types and the router, and serves until told to stop.
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    io::Write,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use aes_gcm::aead::{OsRng, rand_core::RngCore};
+use tokio::net::TcpListener;
+
+use crate::{
+    api::{self, AppState},
+    connector_types::{
+        self, BuiltinSettings, ExecutionContext, Registry, index,
+        outbound::{Outbound, OutboundSettings},
+    },
+    crypto::SecretBox,
+    service::ConnectorService,
+    settings::{Preconfigured, Settings},
+    store::Store,
+};
+
+/// Why the server could not start. Each message says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot build the outbound HTTP client: {0}")]
+    Outbound(#[from] reqwest::Error),
+    #[error("invalid setting {0}")]
+    Invalid(String),
+}
+
+/// A server bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// # Errors
+    /// See [`StartError`].
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let data_dir = &settings.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let encryption_key = match &settings.encryption_key {
+            Some(key) => key.clone(),
+            None => generated_key(data_dir)?,
+        };
+        let secret_box = SecretBox::new(&encryption_key, &settings.decryption_only_keys);
+        let store = Store::open_sqlite(data_dir).await?;
+
+        let registry = connector_types::builtin(BuiltinSettings {
+            elasticsearch: cluster(&settings)?,
+        });
+        let preconfigured = validate_preconfigured(&registry, &settings.preconfigured)?;
+        let outbound = Outbound::new(OutboundSettings {
+            response_timeout: settings.response_timeout,
+            max_response_bytes: settings.max_response_content_length,
+        })?;
+        let service = ConnectorService::new(
+            store,
+            secret_box,
+            registry,
+            preconfigured,
+            settings.enabled_action_types.clone(),
+            ExecutionContext { http: outbound },
+        );
+
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&address)
+            .await
+            .map_err(|source| StartError::Listen {
+                address: address.clone(),
+                source,
+            })?;
+        let router = api::router(AppState {
+            service,
+            max_payload: settings.max_payload,
+        });
+        Ok(Self { listener, router })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound TCP listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    ///
+    /// # Errors
+    /// When accepting connections fails.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!("http server running at http://{}", self.local_addr());
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The key used when `xpack.encryptedSavedObjects.encryptionKey` is not set: random,
+/// made once, kept in the data directory readable by the owner only.
+fn generated_key(data_dir: &Path) -> Result<String, StartError> {
+    let path = data_dir.join("encryption.key");
+    let io_error = |source| StartError::DataDir {
+        path: path.clone(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(key) => return Ok(key.trim().to_owned()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(io_error(error)),
+    }
+    let mut bytes = [0u8; 32];
+    OsRng.fill_bytes(&mut bytes);
+    let key: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(io_error)?;
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(io_error)?;
+    tracing::info!(path = %path.display(), "Generated a secrets key; back it up with the data directory.");
+    Ok(key)
+}
+
+fn cluster(settings: &Settings) -> Result<index::Cluster, StartError> {
+    let elasticsearch = &settings.elasticsearch;
+    let hosts = elasticsearch
+        .hosts
+        .iter()
+        .map(|host| {
+            reqwest::Url::parse(host).map_err(|_| {
+                StartError::Invalid(format!("elasticsearch.hosts: \"{host}\" is not a URL"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let authorization = match (
+        &elasticsearch.api_key,
+        &elasticsearch.username,
+        &elasticsearch.password,
+    ) {
+        (Some(api_key), _, _) => Some(format!("ApiKey {api_key}")),
+        (None, Some(username), Some(password)) => Some(format!(
+            "Basic {}",
+            base64_encode(format!("{username}:{password}").as_bytes())
+        )),
+        _ => None,
+    };
+    Ok(index::Cluster {
+        hosts,
+        authorization,
+    })
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Checks every preconfigured connector against its type at start-up, so a mistake
+/// is found now rather than at the first run, and fills in config defaults.
+fn validate_preconfigured(
+    registry: &Registry,
+    preconfigured: &BTreeMap<String, Preconfigured>,
+) -> Result<BTreeMap<String, Preconfigured>, StartError> {
+    preconfigured
+        .iter()
+        .map(|(id, connector)| {
+            let key = format!("xpack.actions.preconfigured.{id}");
+            let connector_type = registry.get(&connector.action_type_id).ok_or_else(|| {
+                StartError::Invalid(format!(
+                    "{key}.actionTypeId: connector type \"{}\" is not supported",
+                    connector.action_type_id
+                ))
+            })?;
+            let valid = connector_types::validate_connector(
+                connector_type.as_ref(),
+                &connector.config,
+                &connector.secrets,
+            )
+            .map_err(|error| StartError::Invalid(format!("{key}: {error}")))?;
+            Ok((
+                id.clone(),
+                Preconfigured {
+                    config: valid.config,
+                    secrets: valid.secrets,
+                    ..connector.clone()
+                },
+            ))
+        })
+        .collect()
+}

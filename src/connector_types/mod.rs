@@ -1,0 +1,222 @@
+//! Connector types: the trait every integration implements, the registry that holds
+//! them, and one module per type (`.server-log`, `.index`, `.webhook`, ...).
+//!
+//! A type declares its config, secrets and params with [`crate::schema`], so the
+//! messages are Kibana's, and runs with an [`ExecutionContext`] it is handed. It never
+//! reads settings, the store or HTTP requests of its own.
+
+mod error;
+pub mod index;
+pub mod outbound;
+pub mod server_log;
+pub mod webhook;
+
+use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
+
+use serde_json::Value;
+
+pub use self::error::{ErrorSource, ExecuteError, Retry, retry_after_seconds};
+use crate::schema::{Schema, SchemaError};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Kibana's licence levels. Switchboard has no licences; the level is reported as
+/// Kibana reports it so clients that read it keep working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum License {
+    Basic,
+    Gold,
+    Platinum,
+    Enterprise,
+}
+
+impl License {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Basic => "basic",
+            Self::Gold => "gold",
+            Self::Platinum => "platinum",
+            Self::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// The feature ids of Kibana's alerting, uptime and security apps.
+pub const ALERTING_UPTIME_SIEM: &[&str] = &["alerting", "uptime", "siem"];
+
+/// What `GET /api/actions/connector_types` says about a type.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeInfo {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub minimum_license: License,
+    pub supported_feature_ids: &'static [&'static str],
+}
+
+/// The schemas a type validates its three inputs with. Built once per type.
+pub struct Schemas {
+    pub config: Schema,
+    pub secrets: Schema,
+    pub params: Schema,
+}
+
+/// Services a connector may use while it runs. Built once at start-up and shared.
+#[derive(Clone)]
+pub struct ExecutionContext {
+    /// The one outbound HTTP client: its timeouts and limits apply to every type.
+    pub http: outbound::Outbound,
+}
+
+/// A connector as a type sees it at run time: validated config, opened secrets.
+pub struct Connector<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub config: &'a Value,
+    pub secrets: &'a Value,
+}
+
+/// One kind of connector. Object-safe so the registry can hold every type.
+///
+/// Validation is pure (no IO): the shape is in [`ConnectorType::schemas`]; rules that
+/// span fields go in the `validate_*` hooks and return Kibana's bare message.
+pub trait ConnectorType: Send + Sync + 'static {
+    fn info(&self) -> TypeInfo;
+
+    fn schemas(&self) -> &Schemas;
+
+    /// Rules on the whole config, run after its shape is accepted.
+    fn validate_config(&self, _config: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Rules that need config and secrets together (Kibana's "connector" validator).
+    fn validate_connector(&self, _config: &Value, _secrets: &Value) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Performs the action with checked params. Returns the result's `data`, if any.
+    fn execute<'a>(
+        &'a self,
+        cx: &'a ExecutionContext,
+        connector: Connector<'a>,
+        params: Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>>;
+}
+
+/// Which of a connector's inputs failed; Kibana names it in the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Config,
+    Secrets,
+    Connector,
+    Params,
+}
+
+/// A config, secrets or params object refused by its type:
+/// `error validating action type config: [index]: expected value of type [string] but got [undefined]`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct InvalidConnector {
+    pub section: Section,
+    pub error: SchemaError,
+}
+
+impl std::fmt::Display for InvalidConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let section = match self.section {
+            Section::Params => return write!(f, "error validating action params: {}", self.error),
+            Section::Config => "config",
+            Section::Secrets => "secrets",
+            Section::Connector => "connector",
+        };
+        write!(f, "error validating action type {section}: {}", self.error)
+    }
+}
+
+/// Config and secrets as they are stored: validated, defaults filled in.
+#[derive(Debug, Clone)]
+pub struct ValidConnector {
+    pub config: Value,
+    pub secrets: Value,
+}
+
+/// Checks config and secrets in Kibana's order: config shape and rules, secrets shape
+/// and rules, then the two together.
+pub fn validate_connector(
+    connector_type: &dyn ConnectorType,
+    config: &Value,
+    secrets: &Value,
+) -> Result<ValidConnector, InvalidConnector> {
+    let schemas = connector_type.schemas();
+    let invalid = |section| move |error| InvalidConnector { section, error };
+    let config = schemas
+        .config
+        .validate(config)
+        .map_err(invalid(Section::Config))?;
+    connector_type
+        .validate_config(&config)
+        .map_err(|message| invalid(Section::Config)(SchemaError::bare(message)))?;
+    let secrets = schemas
+        .secrets
+        .validate(secrets)
+        .map_err(invalid(Section::Secrets))?;
+    connector_type
+        .validate_connector(&config, &secrets)
+        .map_err(|message| invalid(Section::Connector)(SchemaError::bare(message)))?;
+    Ok(ValidConnector { config, secrets })
+}
+
+/// Checks params; returns them with defaults filled in.
+pub fn validate_params(
+    connector_type: &dyn ConnectorType,
+    params: &Value,
+) -> Result<Value, InvalidConnector> {
+    connector_type
+        .schemas()
+        .params
+        .validate(params)
+        .map_err(|error| InvalidConnector {
+            section: Section::Params,
+            error,
+        })
+}
+
+/// Every connector type the server knows, in registration order (which is the order
+/// `GET /api/actions/connector_types` lists them in, as Kibana does).
+#[derive(Default, Clone)]
+pub struct Registry {
+    order: Vec<&'static str>,
+    types: BTreeMap<&'static str, Arc<dyn ConnectorType>>,
+}
+
+impl Registry {
+    /// # Panics
+    /// If two types share an id: a programming error caught by any test that starts the server.
+    pub fn register(&mut self, connector_type: impl ConnectorType) {
+        let id = connector_type.info().id;
+        let previous = self.types.insert(id, Arc::new(connector_type));
+        assert!(previous.is_none(), "connector type `{id}` registered twice");
+        self.order.push(id);
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn ConnectorType>> {
+        self.types.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn ConnectorType>> {
+        self.order.iter().map(|id| &self.types[id])
+    }
+}
+
+/// Settings the built-in types are constructed with.
+pub struct BuiltinSettings {
+    pub elasticsearch: index::Cluster,
+}
+
+/// The types Switchboard implements. Adding a type is a module and one line here.
+pub fn builtin(settings: BuiltinSettings) -> Registry {
+    let mut registry = Registry::default();
+    registry.register(server_log::ServerLog::new());
+    registry.register(index::Index::new(settings.elasticsearch));
+    registry.register(webhook::Webhook::new());
+    registry
+}

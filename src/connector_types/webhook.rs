@@ -1,0 +1,290 @@
+//! `.webhook`: sends `params.body` to the configured URL with POST or PUT.
+
+use std::time::SystemTime;
+
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+
+use super::{
+    ALERTING_UPTIME_SIEM, BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext,
+    License, Retry, Schemas, TypeInfo, retry_after_seconds,
+};
+use crate::schema::{boolean, literal, maybe, nullable, object, one_of, record, string};
+
+pub const AUTH_BASIC: &str = "webhook-authentication-basic";
+pub const AUTH_SSL: &str = "webhook-authentication-ssl";
+
+pub struct Webhook {
+    schemas: Schemas,
+}
+
+impl Webhook {
+    pub fn new() -> Self {
+        let nullable_string = || nullable(string());
+        Self {
+            schemas: Schemas {
+                config: object([
+                    ("url", string()),
+                    (
+                        "method",
+                        one_of([literal("post"), literal("put")]).default("post"),
+                    ),
+                    ("headers", nullable(record(string()))),
+                    ("hasAuth", boolean().default(true)),
+                    (
+                        "authType",
+                        maybe(one_of([
+                            literal(AUTH_BASIC),
+                            literal(AUTH_SSL),
+                            literal(Value::Null),
+                        ])),
+                    ),
+                    (
+                        "certType",
+                        maybe(one_of([literal("ssl-crt-key"), literal("ssl-pfx")])),
+                    ),
+                    ("ca", maybe(string())),
+                    (
+                        "verificationMode",
+                        maybe(one_of([
+                            literal("none"),
+                            literal("certificate"),
+                            literal("full"),
+                        ])),
+                    ),
+                ]),
+                secrets: object([
+                    ("user", nullable_string()),
+                    ("password", nullable_string()),
+                    ("crt", nullable_string()),
+                    ("key", nullable_string()),
+                    ("pfx", nullable_string()),
+                ])
+                .check(check_secret_combination),
+                params: object([("body", maybe(string()))]),
+            },
+        }
+    }
+}
+
+impl Default for Webhook {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Kibana accepts exactly these combinations of webhook secrets.
+fn check_secret_combination(secrets: &Value) -> Result<(), String> {
+    let set = |key: &str| secrets[key].as_str().is_some_and(|it| !it.is_empty());
+    let (user, password, crt, key, pfx) = (
+        set("user"),
+        set("password"),
+        set("crt"),
+        set("key"),
+        set("pfx"),
+    );
+    let none = !user && !password && !crt && !key && !pfx;
+    let basic = user && password && !crt && !key && !pfx;
+    let crt_key = crt && key && !user && !pfx;
+    let pfx_only = pfx && !user && !crt && !key;
+    if none || basic || crt_key || pfx_only {
+        Ok(())
+    } else {
+        Err("must specify one of the following schemas: user and password; crt and key (with optional password); or pfx (with optional password)".to_owned())
+    }
+}
+
+impl ConnectorType for Webhook {
+    fn info(&self) -> TypeInfo {
+        TypeInfo {
+            id: ".webhook",
+            name: "Webhook",
+            minimum_license: License::Gold,
+            supported_feature_ids: ALERTING_UPTIME_SIEM,
+        }
+    }
+
+    fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    fn validate_config(&self, config: &Value) -> Result<(), String> {
+        let url = config["url"].as_str().unwrap_or_default();
+        if reqwest::Url::parse(url).is_err() {
+            return Err(
+                "error configuring webhook action: unable to parse url: TypeError: Invalid URL"
+                    .to_owned(),
+            );
+        }
+        let has_auth_type = config["authType"].as_str().is_some();
+        if has_auth_type && config["hasAuth"] == json!(false) {
+            return Err(
+                "error configuring webhook action: authType must be null or undefined if hasAuth is false"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a ExecutionContext,
+        connector: Connector<'a>,
+        params: Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
+        Box::pin(async move {
+            let config = connector.config;
+            let secrets = connector.secrets;
+            let method = match config["method"].as_str() {
+                Some("put") => Method::PUT,
+                _ => Method::POST,
+            };
+            let url = config["url"].as_str().unwrap_or_default();
+            let mut request = cx.http.client().request(method, url);
+
+            // Basic auth goes first so a configured Authorization header wins, as in Kibana.
+            let auth_type = config["authType"].as_str();
+            let uses_basic =
+                config["hasAuth"] != json!(false) && auth_type.is_none_or(|it| it == AUTH_BASIC);
+            if let (true, Some(user), Some(password)) = (
+                uses_basic,
+                secrets["user"].as_str(),
+                secrets["password"].as_str(),
+            ) {
+                request = request.basic_auth(user, Some(password));
+            }
+            if let Some(headers) = config["headers"].as_object() {
+                for (name, value) in headers {
+                    request = request.header(name, value.as_str().unwrap_or_default());
+                }
+            }
+            let body = params["body"].as_str();
+            if let Some(body) = body {
+                request = request.body(body.to_owned());
+            }
+
+            let response = request.send().await.map_err(|error| {
+                ExecuteError::new("error calling webhook, request failed")
+                    .with_service_message(cx.http.describe(&error).to_string())
+            })?;
+            let status = response.status();
+            if status.is_success() {
+                tracing::debug!(connector_id = connector.id, %status, "Webhook answered.");
+                return Ok(body.map(|it| Value::String(it.to_owned())));
+            }
+            let headers = response.headers().clone();
+            // The answer's `message`, if it sent one, helps the user more than the status.
+            let answer = cx.http.read_body(response).await.unwrap_or(Value::Null);
+            Err(error_for_status(status, &headers, &answer))
+        })
+    }
+}
+
+/// Kibana's result for a non-2xx answer: 5xx retry later, 429 retry at the time the
+/// service gave, anything else is an invalid response that retrying will not fix.
+fn error_for_status(status: StatusCode, headers: &HeaderMap, answer: &Value) -> ExecuteError {
+    let reason = status.canonical_reason().unwrap_or_default();
+    let service_message = match &answer["message"] {
+        Value::Null => format!("[{}] {reason}", status.as_u16()),
+        Value::String(message) if message.is_empty() => format!("[{}] {reason}", status.as_u16()),
+        Value::String(message) => format!("[{}] {reason}: {message}", status.as_u16()),
+        other => format!("[{}] {reason}: {other}", status.as_u16()),
+    };
+    let retry_later = || {
+        ExecuteError::new("error calling webhook, retry later")
+            .with_service_message(service_message.clone())
+            .with_retry(Retry::Yes)
+    };
+    if status.is_server_error() {
+        return retry_later();
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return match retry_after_seconds(headers) {
+            Some(delay) => {
+                let at = SystemTime::now() + delay;
+                ExecuteError::new(format!(
+                    "error calling webhook, retry at {}",
+                    crate::timestamp::iso(at)
+                ))
+                .with_service_message(service_message)
+                .with_retry(Retry::At(at))
+            }
+            None => retry_later(),
+        };
+    }
+    ExecuteError::new("error calling webhook, invalid response")
+        .with_service_message(service_message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector_types::validate_connector;
+
+    #[track_caller]
+    fn check_invalid(config: Value, secrets: Value, expected: &str) {
+        let error = validate_connector(&Webhook::new(), &config, &secrets).unwrap_err();
+        assert_eq!(error.to_string(), expected);
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let valid = validate_connector(
+            &Webhook::new(),
+            &json!({ "url": "http://127.0.0.1/" }),
+            &json!({}),
+        )
+        .unwrap();
+        assert_eq!(
+            valid.config,
+            json!({ "url": "http://127.0.0.1/", "method": "post", "headers": null, "hasAuth": true })
+        );
+        assert_eq!(
+            valid.secrets,
+            json!({ "user": null, "password": null, "crt": null, "key": null, "pfx": null })
+        );
+    }
+
+    #[test]
+    fn refuses_what_kibana_refuses() {
+        check_invalid(
+            json!({ "url": "not a url" }),
+            json!({}),
+            "error validating action type config: error configuring webhook action: unable to parse url: TypeError: Invalid URL",
+        );
+        check_invalid(
+            json!({ "url": "http://127.0.0.1/", "hasAuth": false, "authType": AUTH_BASIC }),
+            json!({}),
+            "error validating action type config: error configuring webhook action: authType must be null or undefined if hasAuth is false",
+        );
+        check_invalid(
+            json!({ "url": "http://127.0.0.1/" }),
+            json!({ "user": "elastic" }),
+            "error validating action type secrets: must specify one of the following schemas: user and password; crt and key (with optional password); or pfx (with optional password)",
+        );
+        check_invalid(
+            json!({ "url": "http://127.0.0.1/", "method": "get" }),
+            json!({}),
+            "error validating action type config: [method]: types that failed validation:\n- [method.0]: expected value to equal [post]\n- [method.1]: expected value to equal [put]",
+        );
+    }
+
+    #[test]
+    fn server_errors_retry_client_errors_do_not() {
+        let headers = HeaderMap::new();
+        let error = error_for_status(StatusCode::BAD_GATEWAY, &headers, &Value::Null);
+        assert_eq!(error.retry(), Some(Retry::Yes));
+        assert_eq!(error.service_message(), Some("[502] Bad Gateway"));
+        let error = error_for_status(
+            StatusCode::BAD_REQUEST,
+            &headers,
+            &json!({ "message": "no such hook" }),
+        );
+        assert_eq!(error.retry(), None);
+        assert_eq!(error.message(), "error calling webhook, invalid response");
+        assert_eq!(
+            error.service_message(),
+            Some("[400] Bad Request: no such hook")
+        );
+    }
+}

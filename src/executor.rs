@@ -1,0 +1,159 @@
+//! Runs a connector: load it, open its secrets, check params, config and secrets,
+//! execute, and build Kibana's result. Used by `_execute`; a queue will use it too.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{
+    connector_types::{self, Connector, ErrorSource, ExecuteError, Retry},
+    service::{ConnectorService, ServiceError},
+};
+
+/// Kibana's execution result as `_execute` returns it. Field order follows Kibana's
+/// (the result's own fields, then `connector_id`, `retry`, `service_message`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionResult {
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(rename = "errorSource", skip_serializing_if = "Option::is_none")]
+    pub error_source: Option<&'static str>,
+    pub connector_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Error,
+}
+
+impl ExecutionResult {
+    fn ok(connector_id: &str, data: Option<Value>) -> Self {
+        Self {
+            status: Status::Ok,
+            message: None,
+            data,
+            error_source: None,
+            connector_id: connector_id.to_owned(),
+            retry: None,
+            service_message: None,
+        }
+    }
+
+    fn error(connector_id: &str, error: &ExecuteError, default_source: ErrorSource) -> Self {
+        Self {
+            status: Status::Error,
+            message: Some(error.message().to_owned()),
+            data: None,
+            error_source: Some(error.error_source().unwrap_or(default_source).as_str()),
+            connector_id: connector_id.to_owned(),
+            retry: error.retry().map(retry_value),
+            service_message: error.service_message().map(str::to_owned),
+        }
+    }
+}
+
+fn retry_value(retry: Retry) -> Value {
+    match retry {
+        Retry::No => Value::Bool(false),
+        Retry::Yes => Value::Bool(true),
+        Retry::At(at) => Value::String(crate::timestamp::iso(at)),
+    }
+}
+
+/// Runs a connector once, now. Failures of the run itself are results, not errors:
+/// only a missing connector, an unknown or disabled type, or storage failure are.
+///
+/// # Errors
+/// As above; see [`ServiceError`].
+pub async fn execute(
+    service: &ConnectorService,
+    space_id: &str,
+    connector_id: &str,
+    params: &Value,
+) -> Result<ExecutionResult, ServiceError> {
+    let (connector, connector_type) = service.load_for_execution(space_id, connector_id).await?;
+    let type_id = connector.type_id.as_str();
+    let id = connector.id.as_str();
+    // Over HTTP nothing is retried, so validation failures say `retry: false`.
+    let invalid = |error: &dyn std::fmt::Display, source| {
+        ExecutionResult::error(
+            id,
+            &ExecuteError::new(error.to_string()).with_retry(Retry::No),
+            source,
+        )
+    };
+
+    let params = match connector_types::validate_params(connector_type.as_ref(), params) {
+        Ok(params) => params,
+        Err(error) => return Ok(invalid(&error, ErrorSource::User)),
+    };
+    let secrets = match &connector.secrets {
+        Ok(secrets) => secrets,
+        Err(error) => {
+            tracing::error!(connector_id = id, error = %error, "Cannot open the connector's secrets; was the encryption key changed?");
+            let failure = ExecuteError::new("an error occurred while running the action")
+                .with_service_message(format!(
+                    "{error}; check xpack.encryptedSavedObjects.encryptionKey"
+                ))
+                .with_retry(Retry::No);
+            return Ok(ExecutionResult::error(id, &failure, ErrorSource::Framework));
+        }
+    };
+    // Settings may have changed since the connector was saved: check it again.
+    let valid = match connector_types::validate_connector(
+        connector_type.as_ref(),
+        &connector.config,
+        secrets,
+    ) {
+        Ok(valid) => valid,
+        Err(error) => return Ok(invalid(&error, ErrorSource::Framework)),
+    };
+
+    let started = Instant::now();
+    let outcome = connector_type
+        .execute(
+            &service.execution,
+            Connector {
+                id,
+                name: &connector.name,
+                config: &valid.config,
+                secrets: &valid.secrets,
+            },
+            params,
+        )
+        .await;
+    let elapsed = started.elapsed();
+    let result = match outcome {
+        Ok(data) => {
+            tracing::debug!(
+                connector_id = id,
+                type_id,
+                duration_ms = elapsed.as_millis() as u64,
+                "Connector ran."
+            );
+            ExecutionResult::ok(id, data)
+        }
+        Err(error) => {
+            tracing::warn!(
+                connector_id = id,
+                type_id,
+                duration_ms = elapsed.as_millis() as u64,
+                message = error.message(),
+                service_message = error.service_message().unwrap_or_default(),
+                "Connector run failed."
+            );
+            ExecutionResult::error(id, &error, ErrorSource::User)
+        }
+    };
+    Ok(result)
+}

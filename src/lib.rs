@@ -1,0 +1,13 @@
+//! Switchboard: a connector server wire-compatible with Kibana's Actions & Connectors API.
+
+pub mod api;
+pub mod app;
+pub mod connector_types;
+pub mod crypto;
+pub mod executor;
+pub mod schema;
+pub mod service;
+pub mod settings;
+pub mod store;
+pub mod telemetry;
+pub mod timestamp;

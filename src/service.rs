@@ -1,0 +1,373 @@
+//! The connector operations Kibana's actions client offers (create, update, get,
+//! delete, list, types, execute), with Kibana's rules and messages, independent of
+//! HTTP. The API layer turns [`ServiceError`] into statuses.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use serde_json::Value;
+
+use crate::{
+    connector_types::{
+        self, ConnectorType, ExecutionContext, InvalidConnector, Registry, TypeInfo,
+    },
+    crypto::{Binding, CryptoError, SecretBox},
+    settings::Preconfigured,
+    store::{ConnectorChange, ConnectorRow, Store, StoreError},
+};
+
+/// Why an operation was refused. Messages are Kibana's.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    InvalidConnector(#[from] InvalidConnector),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("Saved object [action/{0}] not found")]
+    NotFound(String),
+    #[error("Saved object [action/{0}] conflict")]
+    Conflict(String),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
+    #[error("stored connector {id} is damaged: {reason}")]
+    Corrupt { id: String, reason: String },
+}
+
+/// A connector as the API shows it: no secrets, ever.
+#[derive(Debug, Clone)]
+pub struct ConnectorView {
+    pub id: String,
+    pub name: String,
+    pub type_id: String,
+    /// `None` for preconfigured connectors that do not expose their config.
+    pub config: Option<Value>,
+    pub is_preconfigured: bool,
+    pub is_missing_secrets: bool,
+}
+
+/// A connector ready to run: config and opened secrets.
+pub struct LoadedConnector {
+    pub id: String,
+    pub name: String,
+    pub type_id: String,
+    pub config: Value,
+    pub secrets: Result<Value, CryptoError>,
+    pub is_preconfigured: bool,
+}
+
+/// What create and update receive, already through request validation.
+pub struct ConnectorInput {
+    pub name: String,
+    pub config: Value,
+    pub secrets: Value,
+}
+
+/// A connector type as `GET /api/actions/connector_types` lists it.
+pub struct TypeView {
+    pub info: TypeInfo,
+    pub enabled_in_config: bool,
+}
+
+pub struct ConnectorService {
+    store: Store,
+    secret_box: SecretBox,
+    registry: Registry,
+    preconfigured: BTreeMap<String, Preconfigured>,
+    enabled_action_types: Vec<String>,
+    pub(crate) execution: ExecutionContext,
+}
+
+impl ConnectorService {
+    pub fn new(
+        store: Store,
+        secret_box: SecretBox,
+        registry: Registry,
+        preconfigured: BTreeMap<String, Preconfigured>,
+        enabled_action_types: Vec<String>,
+        execution: ExecutionContext,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            secret_box,
+            registry,
+            preconfigured,
+            enabled_action_types,
+            execution,
+        })
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    fn is_type_enabled(&self, type_id: &str) -> bool {
+        self.enabled_action_types
+            .iter()
+            .any(|it| it == "*" || it == type_id)
+    }
+
+    fn ensure_type_enabled(&self, type_id: &str) -> Result<(), ServiceError> {
+        if self.is_type_enabled(type_id) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "action type \"{type_id}\" is not enabled in the Kibana config xpack.actions.enabledActionTypes"
+            )))
+        }
+    }
+
+    fn connector_type(&self, type_id: &str) -> Result<&Arc<dyn ConnectorType>, ServiceError> {
+        self.registry.get(type_id).ok_or_else(|| {
+            ServiceError::BadRequest(format!("Action type \"{type_id}\" is not registered."))
+        })
+    }
+
+    pub async fn create(
+        &self,
+        space_id: &str,
+        id: Option<String>,
+        type_id: &str,
+        input: ConnectorInput,
+    ) -> Result<ConnectorView, ServiceError> {
+        if let Some(id) = id
+            .as_deref()
+            .filter(|id| self.preconfigured.contains_key(*id))
+        {
+            return Err(ServiceError::BadRequest(format!(
+                "This {id} already exists in a preconfigured action."
+            )));
+        }
+        let connector_type = self.connector_type(type_id)?;
+        let valid = connector_types::validate_connector(
+            connector_type.as_ref(),
+            &input.config,
+            &input.secrets,
+        )?;
+        self.ensure_type_enabled(type_id)?;
+
+        let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let secrets = self.seal(space_id, &id, type_id, &valid.secrets);
+        let row = ConnectorRow {
+            id: id.clone(),
+            space_id: space_id.to_owned(),
+            type_id: type_id.to_owned(),
+            name: input.name,
+            config: valid.config.to_string(),
+            secrets,
+            is_missing_secrets: false,
+        };
+        self.store.insert(&row).await.map_err(|error| match error {
+            StoreError::Conflict => ServiceError::Conflict(id.clone()),
+            other => ServiceError::Store(other),
+        })?;
+        tracing::info!(connector_id = %id, space_id, type_id, "Connector created.");
+        Ok(ConnectorView {
+            id,
+            name: row.name,
+            type_id: row.type_id,
+            config: Some(valid.config),
+            is_preconfigured: false,
+            is_missing_secrets: false,
+        })
+    }
+
+    pub async fn update(
+        &self,
+        space_id: &str,
+        id: &str,
+        input: ConnectorInput,
+    ) -> Result<ConnectorView, ServiceError> {
+        if self.preconfigured.contains_key(id) {
+            return Err(ServiceError::BadRequest(format!(
+                "Preconfigured action {id} can not be updated."
+            )));
+        }
+        let existing = self.stored(space_id, id).await?;
+        let connector_type = self.connector_type(&existing.type_id)?;
+        let valid = connector_types::validate_connector(
+            connector_type.as_ref(),
+            &input.config,
+            &input.secrets,
+        )?;
+        self.ensure_type_enabled(&existing.type_id)?;
+
+        let change = ConnectorChange {
+            name: input.name,
+            config: valid.config.to_string(),
+            secrets: self.seal(space_id, id, &existing.type_id, &valid.secrets),
+        };
+        let updated = self
+            .store
+            .update(space_id, id, &change)
+            .await
+            .map_err(ServiceError::Store)?;
+        if !updated {
+            return Err(ServiceError::NotFound(id.to_owned()));
+        }
+        tracing::info!(connector_id = %id, space_id, "Connector updated.");
+        Ok(ConnectorView {
+            id: id.to_owned(),
+            name: change.name,
+            type_id: existing.type_id,
+            config: Some(valid.config),
+            is_preconfigured: false,
+            is_missing_secrets: false,
+        })
+    }
+
+    pub async fn get(&self, space_id: &str, id: &str) -> Result<ConnectorView, ServiceError> {
+        if let Some(preconfigured) = self.preconfigured.get(id) {
+            return Ok(preconfigured_view(id, preconfigured));
+        }
+        let row = self.stored(space_id, id).await?;
+        stored_view(row)
+    }
+
+    pub async fn delete(&self, space_id: &str, id: &str) -> Result<(), ServiceError> {
+        if self.preconfigured.contains_key(id) {
+            return Err(ServiceError::BadRequest(format!(
+                "Preconfigured action {id} is not allowed to delete."
+            )));
+        }
+        let deleted = self
+            .store
+            .delete(space_id, id)
+            .await
+            .map_err(ServiceError::Store)?;
+        if !deleted {
+            return Err(ServiceError::NotFound(id.to_owned()));
+        }
+        tracing::info!(connector_id = %id, space_id, "Connector deleted.");
+        Ok(())
+    }
+
+    /// The space's connectors and every preconfigured one, sorted by name the way
+    /// JavaScript's `localeCompare` mostly does: case-insensitively.
+    pub async fn list(&self, space_id: &str) -> Result<Vec<ConnectorView>, ServiceError> {
+        let rows = self
+            .store
+            .list(space_id)
+            .await
+            .map_err(ServiceError::Store)?;
+        let mut views = Vec::with_capacity(rows.len() + self.preconfigured.len());
+        for row in rows {
+            views.push(stored_view(row)?);
+        }
+        views.extend(
+            self.preconfigured
+                .iter()
+                .map(|(id, preconfigured)| preconfigured_view(id, preconfigured)),
+        );
+        views.sort_by_cached_key(|view| (view.name.to_lowercase(), view.name.clone()));
+        Ok(views)
+    }
+
+    pub fn types(&self, feature_id: Option<&str>) -> Vec<TypeView> {
+        self.registry
+            .iter()
+            .map(|connector_type| connector_type.info())
+            .filter(|info| {
+                feature_id.is_none_or(|feature| info.supported_feature_ids.contains(&feature))
+            })
+            .map(|info| TypeView {
+                enabled_in_config: self.is_type_enabled(info.id),
+                info,
+            })
+            .collect()
+    }
+
+    /// Finds a connector to run and opens its secrets. Refuses types that are
+    /// disabled by `enabledActionTypes`, except for preconfigured connectors.
+    pub async fn load_for_execution(
+        &self,
+        space_id: &str,
+        id: &str,
+    ) -> Result<(LoadedConnector, Arc<dyn ConnectorType>), ServiceError> {
+        let loaded = if let Some(preconfigured) = self.preconfigured.get(id) {
+            LoadedConnector {
+                id: id.to_owned(),
+                name: preconfigured.name.clone(),
+                type_id: preconfigured.action_type_id.clone(),
+                config: preconfigured.config.clone(),
+                secrets: Ok(preconfigured.secrets.clone()),
+                is_preconfigured: true,
+            }
+        } else {
+            let row = self.stored(space_id, id).await?;
+            let binding = Binding {
+                space_id,
+                connector_id: &row.id,
+                type_id: &row.type_id,
+            };
+            let secrets = self
+                .secret_box
+                .open(binding, &row.secrets)
+                .and_then(|plaintext| {
+                    serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Decrypt)
+                });
+            LoadedConnector {
+                config: parse_config(&row)?,
+                id: row.id,
+                name: row.name,
+                type_id: row.type_id,
+                secrets,
+                is_preconfigured: false,
+            }
+        };
+        let connector_type = self.connector_type(&loaded.type_id)?.clone();
+        if !loaded.is_preconfigured {
+            self.ensure_type_enabled(&loaded.type_id)?;
+        }
+        Ok((loaded, connector_type))
+    }
+
+    async fn stored(&self, space_id: &str, id: &str) -> Result<ConnectorRow, ServiceError> {
+        self.store
+            .get(space_id, id)
+            .await
+            .map_err(ServiceError::Store)?
+            .ok_or_else(|| ServiceError::NotFound(id.to_owned()))
+    }
+
+    fn seal(&self, space_id: &str, id: &str, type_id: &str, secrets: &Value) -> Vec<u8> {
+        let binding = Binding {
+            space_id,
+            connector_id: id,
+            type_id,
+        };
+        self.secret_box
+            .seal(binding, secrets.to_string().as_bytes())
+    }
+}
+
+fn parse_config(row: &ConnectorRow) -> Result<Value, ServiceError> {
+    serde_json::from_str(&row.config).map_err(|error| ServiceError::Corrupt {
+        id: row.id.clone(),
+        reason: error.to_string(),
+    })
+}
+
+fn stored_view(row: ConnectorRow) -> Result<ConnectorView, ServiceError> {
+    Ok(ConnectorView {
+        config: Some(parse_config(&row)?),
+        id: row.id,
+        name: row.name,
+        type_id: row.type_id,
+        is_preconfigured: false,
+        is_missing_secrets: row.is_missing_secrets,
+    })
+}
+
+fn preconfigured_view(id: &str, preconfigured: &Preconfigured) -> ConnectorView {
+    ConnectorView {
+        id: id.to_owned(),
+        name: preconfigured.name.clone(),
+        type_id: preconfigured.action_type_id.clone(),
+        config: preconfigured
+            .expose_config
+            .then(|| preconfigured.config.clone()),
+        is_preconfigured: true,
+        is_missing_secrets: false,
+    }
+}

@@ -1,0 +1,578 @@
+//! Settings: a YAML file with kibana.yml's key names (dotted keys, nested maps, or
+//! both mixed), then `SWITCHBOARD_*` environment variables over it. Validated once at
+//! load with the same schema library as requests, so a bad value stops start-up with
+//! a message that names the key.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde_json::{Map, Value, json};
+
+use crate::schema::{
+    Schema, SchemaError, any, array, boolean, literal, maybe, number, object, one_of, record,
+    string,
+};
+
+/// Everything the server is configured with.
+#[derive(Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    /// `server.maxPayload`: the largest request body, in bytes.
+    pub max_payload: usize,
+    pub data_dir: PathBuf,
+    /// `xpack.encryptedSavedObjects.encryptionKey`; generated into the data dir if unset.
+    pub encryption_key: Option<String>,
+    pub decryption_only_keys: Vec<String>,
+    pub enabled_action_types: Vec<String>,
+    pub preconfigured: BTreeMap<String, Preconfigured>,
+    pub response_timeout: Duration,
+    pub max_response_content_length: usize,
+    pub elasticsearch: ElasticsearchSettings,
+    pub log_level: String,
+    pub log_json: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("data_dir", &self.data_dir)
+            .field("preconfigured", &self.preconfigured.keys())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connector defined in `xpack.actions.preconfigured`.
+#[derive(Clone)]
+pub struct Preconfigured {
+    pub name: String,
+    pub action_type_id: String,
+    pub config: Value,
+    pub secrets: Value,
+    pub expose_config: bool,
+}
+
+/// The cluster the `.index` connector writes to.
+#[derive(Clone, Default)]
+pub struct ElasticsearchSettings {
+    pub hosts: Vec<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read the settings file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the settings file {path} is not valid YAML: {source}")]
+    Yaml {
+        path: PathBuf,
+        source: serde_yaml_ng::Error,
+    },
+    #[error("invalid setting {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Reads the file (if any) and the environment.
+    ///
+    /// # Errors
+    /// When the file cannot be read or parsed, or a setting is invalid.
+    pub fn load(path: Option<&Path>) -> Result<Self, SettingsError> {
+        let mut tree = Value::Object(Map::new());
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            let file: Value =
+                serde_yaml_ng::from_str(&text).map_err(|source| SettingsError::Yaml {
+                    path: path.to_owned(),
+                    source,
+                })?;
+            merge_dotted(&mut tree, &file);
+        }
+        #[allow(clippy::disallowed_methods)] // Settings are the one reader of the environment.
+        let environment: Vec<(String, String)> = std::env::vars().collect();
+        apply_environment(&mut tree, environment)?;
+        Self::from_tree(&tree)
+    }
+
+    /// Validates a settings tree (nested maps, dotted keys already split).
+    ///
+    /// # Errors
+    /// When a setting is unknown or has a wrong value.
+    pub fn from_tree(tree: &Value) -> Result<Self, SettingsError> {
+        let checked = settings_schema()
+            .validate(tree)
+            .map_err(|error| SettingsError::Invalid(describe(&error)))?;
+        let get = |path: &str| -> &Value {
+            path.split('.')
+                .try_fold(&checked, |value, key| value.get(key))
+                .unwrap_or(&Value::Null)
+        };
+        let text = |path: &str| get(path).as_str().map(str::to_owned);
+        let strings = |path: &str| -> Vec<String> {
+            match get(path) {
+                Value::String(one) => vec![one.clone()],
+                Value::Array(many) => many
+                    .iter()
+                    .filter_map(|it| it.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+
+        let preconfigured = get("xpack.actions.preconfigured")
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(id, entry)| {
+                (
+                    id.clone(),
+                    Preconfigured {
+                        name: entry["name"].as_str().unwrap_or_default().to_owned(),
+                        action_type_id: entry["actionTypeId"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        config: entry["config"].clone(),
+                        secrets: entry["secrets"].clone(),
+                        expose_config: entry["exposeConfig"].as_bool().unwrap_or(false),
+                    },
+                )
+            })
+            .collect();
+
+        Ok(Self {
+            host: text("server.host").unwrap_or_default(),
+            port: get("server.port").as_u64().unwrap_or(5601) as u16,
+            max_payload: byte_size(get("server.maxPayload")).unwrap_or(1_048_576),
+            data_dir: PathBuf::from(text("path.data").unwrap_or_else(|| "data".to_owned())),
+            encryption_key: text("xpack.encryptedSavedObjects.encryptionKey"),
+            decryption_only_keys: strings(
+                "xpack.encryptedSavedObjects.keyRotation.decryptionOnlyKeys",
+            ),
+            enabled_action_types: strings("xpack.actions.enabledActionTypes"),
+            preconfigured,
+            response_timeout: duration(get("xpack.actions.responseTimeout"))
+                .unwrap_or(Duration::from_secs(60)),
+            max_response_content_length: byte_size(get("xpack.actions.maxResponseContentLength"))
+                .unwrap_or(1_048_576),
+            elasticsearch: ElasticsearchSettings {
+                hosts: strings("elasticsearch.hosts"),
+                username: text("elasticsearch.username"),
+                password: text("elasticsearch.password"),
+                api_key: text("elasticsearch.apiKey"),
+            },
+            log_level: text("logging.root.level").unwrap_or_else(|| "info".to_owned()),
+            log_json: get("logging.json").as_bool().unwrap_or(false),
+        })
+    }
+
+    /// Whether `xpack.actions.enabledActionTypes` lets this type be created and run.
+    pub fn is_type_enabled(&self, type_id: &str) -> bool {
+        self.enabled_action_types
+            .iter()
+            .any(|it| it == "*" || it == type_id)
+    }
+}
+
+/// Every key the server knows, with its default. `config/switchboard.example.yml`
+/// documents the same list.
+fn settings_schema() -> Schema {
+    let string_or_list = || one_of([string(), array(string())]);
+    object([
+        (
+            "server",
+            object([
+                ("host", string().default("127.0.0.1")),
+                ("port", number().default(5601).check(port)),
+                (
+                    "maxPayload",
+                    one_of([number(), string()])
+                        .default(1_048_576)
+                        .check(byte_size_check),
+                ),
+            ]),
+        ),
+        ("path", object([("data", string().default("data"))])),
+        (
+            "logging",
+            object([
+                (
+                    "root",
+                    object([(
+                        "level",
+                        one_of(
+                            [
+                                "all", "fatal", "error", "warn", "info", "debug", "trace", "off",
+                            ]
+                            .map(literal),
+                        )
+                        .default("info"),
+                    )]),
+                ),
+                ("json", boolean().default(false)),
+            ]),
+        ),
+        (
+            "elasticsearch",
+            object([
+                (
+                    "hosts",
+                    string_or_list()
+                        .default(json!(["http://localhost:9200"]))
+                        .check(urls),
+                ),
+                ("username", maybe(string())),
+                ("password", maybe(string())),
+                ("apiKey", maybe(string())),
+            ]),
+        ),
+        (
+            "xpack",
+            object([
+                (
+                    "encryptedSavedObjects",
+                    object([
+                        ("encryptionKey", maybe(string().min_length(32))),
+                        (
+                            "keyRotation",
+                            object([(
+                                "decryptionOnlyKeys",
+                                array(string().min_length(32)).default(json!([])),
+                            )]),
+                        ),
+                    ]),
+                ),
+                (
+                    "actions",
+                    object([
+                        ("enabledActionTypes", array(string()).default(json!(["*"]))),
+                        (
+                            "preconfigured",
+                            record(object([
+                                ("name", string().min_length(1)),
+                                ("actionTypeId", string().min_length(1)),
+                                ("config", record(any()).default(json!({}))),
+                                ("secrets", record(any()).default(json!({}))),
+                                ("exposeConfig", boolean().default(false)),
+                            ]))
+                            .default(json!({}))
+                            .check(preconfigured_ids),
+                        ),
+                        (
+                            "responseTimeout",
+                            one_of([number(), string()])
+                                .default("60s")
+                                .check(duration_check),
+                        ),
+                        (
+                            "maxResponseContentLength",
+                            one_of([number(), string()])
+                                .default("1mb")
+                                .check(byte_size_check),
+                        ),
+                    ]),
+                ),
+            ]),
+        ),
+    ])
+}
+
+fn describe(error: &SchemaError) -> String {
+    let text = error.to_string();
+    match text.strip_prefix('[') {
+        Some(rest) => match rest.split_once("]: ") {
+            Some((key, message)) => format!("{key}: {message}"),
+            None => text,
+        },
+        None => text,
+    }
+}
+
+fn port(value: &Value) -> Result<(), String> {
+    match value.as_u64() {
+        Some(port) if port <= 65_535 => Ok(()),
+        _ => Err("must be a port number from 0 to 65535".to_owned()),
+    }
+}
+
+fn urls(value: &Value) -> Result<(), String> {
+    let hosts: Vec<&str> = match value {
+        Value::String(one) => vec![one],
+        Value::Array(many) => many.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    for host in hosts {
+        match reqwest::Url::parse(host) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            _ => return Err(format!("\"{host}\" is not an http or https URL")),
+        }
+    }
+    Ok(())
+}
+
+fn preconfigured_ids(value: &Value) -> Result<(), String> {
+    for id in value.as_object().into_iter().flatten().map(|(id, _)| id) {
+        if id.is_empty() || id == "__proto__" || id == "constructor" {
+            return Err(format!("invalid preconfigured action id \"{id}\""));
+        }
+    }
+    Ok(())
+}
+
+fn duration_check(value: &Value) -> Result<(), String> {
+    duration(value).map(|_| ()).ok_or_else(|| {
+        format!("failed to parse [{}] as a duration: use a number of milliseconds or a value like \"60s\"", plain(value))
+    })
+}
+
+fn byte_size_check(value: &Value) -> Result<(), String> {
+    byte_size(value).map(|_| ()).ok_or_else(|| {
+        format!(
+            "failed to parse [{}] as a byte size: use a number of bytes or a value like \"1mb\"",
+            plain(value)
+        )
+    })
+}
+
+fn plain(value: &Value) -> String {
+    value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_owned)
+}
+
+/// Kibana's durations: a number of milliseconds, or `<n><unit>` with ms, s, m, h, d.
+pub fn duration(value: &Value) -> Option<Duration> {
+    if let Some(millis) = value.as_u64() {
+        return Some(Duration::from_millis(millis));
+    }
+    let text = value.as_str()?.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(number.checked_mul(millis)?))
+}
+
+/// Kibana's byte sizes: a number of bytes, or `<n><unit>` with b, kb, mb, gb.
+pub fn byte_size(value: &Value) -> Option<usize> {
+    if let Some(bytes) = value.as_u64() {
+        return usize::try_from(bytes).ok();
+    }
+    let text = value.as_str()?.trim().to_ascii_lowercase();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().ok()?;
+    let factor = match unit {
+        "b" => 1,
+        "kb" => 1024,
+        "mb" => 1024 * 1024,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(factor)
+}
+
+/// Merges a YAML document into the tree, splitting dotted keys, so `a.b: 1` and
+/// `a: { c: 2 }` become `{a: {b: 1, c: 2}}` as in kibana.yml.
+fn merge_dotted(tree: &mut Value, document: &Value) {
+    let Value::Object(entries) = document else {
+        return;
+    };
+    for (key, value) in entries {
+        let mut node = &mut *tree;
+        let parts: Vec<&str> = key.split('.').collect();
+        let (last, parents) = parts.split_last().expect("split yields at least one part");
+        for part in parents {
+            node = child_object(node, part);
+        }
+        if value.is_object() {
+            let target = child_object(node, last);
+            merge_dotted(target, value);
+        } else if let Value::Object(map) = node {
+            map.insert((*last).to_owned(), value.clone());
+        }
+    }
+}
+
+fn child_object<'a>(node: &'a mut Value, key: &str) -> &'a mut Value {
+    let Value::Object(map) = node else {
+        unreachable!("merge_dotted only descends into objects");
+    };
+    let child = map
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !child.is_object() {
+        *child = Value::Object(Map::new());
+    }
+    child
+}
+
+/// Keys that may be set from the environment as `SWITCHBOARD_<KEY>`, the key upper-cased
+/// with dots as underscores: `SWITCHBOARD_SERVER_PORT`,
+/// `SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY`.
+const ENVIRONMENT_KEYS: &[&str] = &[
+    "server.host",
+    "server.port",
+    "server.maxPayload",
+    "path.data",
+    "logging.root.level",
+    "logging.json",
+    "elasticsearch.hosts",
+    "elasticsearch.username",
+    "elasticsearch.password",
+    "elasticsearch.apiKey",
+    "xpack.encryptedSavedObjects.encryptionKey",
+    "xpack.encryptedSavedObjects.keyRotation.decryptionOnlyKeys",
+    "xpack.actions.enabledActionTypes",
+    "xpack.actions.preconfigured",
+    "xpack.actions.responseTimeout",
+    "xpack.actions.maxResponseContentLength",
+];
+
+const ENVIRONMENT_PREFIX: &str = "SWITCHBOARD_";
+
+fn environment_name(key: &str) -> String {
+    format!(
+        "{ENVIRONMENT_PREFIX}{}",
+        key.replace('.', "_").to_ascii_uppercase()
+    )
+}
+
+fn apply_environment(
+    tree: &mut Value,
+    environment: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), SettingsError> {
+    for (name, raw) in environment {
+        if !name.starts_with(ENVIRONMENT_PREFIX) || name == "SWITCHBOARD_CONFIG" {
+            continue;
+        }
+        let Some(key) = ENVIRONMENT_KEYS
+            .iter()
+            .find(|key| environment_name(key) == name)
+        else {
+            return Err(SettingsError::Invalid(format!(
+                "{name}: not a known setting; known ones are {}",
+                ENVIRONMENT_KEYS
+                    .iter()
+                    .map(|key| environment_name(key))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        // Values are YAML, so lists and numbers can be given: `["a", "b"]`, `5601`.
+        // Strings that YAML would read as something else stay strings for string keys.
+        let value = serde_yaml_ng::from_str::<Value>(&raw).unwrap_or(Value::String(raw.clone()));
+        let value = match value {
+            Value::Null => Value::String(raw),
+            other => other,
+        };
+        let mut document = Map::new();
+        document.insert((*key).to_owned(), value);
+        merge_dotted(tree, &Value::Object(document));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_yaml(yaml: &str) -> Result<Settings, SettingsError> {
+        let mut tree = Value::Object(Map::new());
+        merge_dotted(&mut tree, &serde_yaml_ng::from_str(yaml).unwrap());
+        Settings::from_tree(&tree)
+    }
+
+    #[test]
+    fn defaults_match_kibana() {
+        let settings = load_yaml("{}").unwrap();
+        assert_eq!((settings.host.as_str(), settings.port), ("127.0.0.1", 5601));
+        assert_eq!(settings.max_payload, 1_048_576);
+        assert_eq!(settings.response_timeout, Duration::from_secs(60));
+        assert_eq!(settings.enabled_action_types, ["*"]);
+        assert_eq!(settings.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn dotted_and_nested_keys_mix() {
+        let settings = load_yaml(
+            "server.port: 9000\nxpack:\n  actions.responseTimeout: 5s\n  actions:\n    enabledActionTypes: ['.webhook']\n",
+        )
+        .unwrap();
+        assert_eq!(settings.port, 9000);
+        assert_eq!(settings.response_timeout, Duration::from_secs(5));
+        assert_eq!(settings.enabled_action_types, [".webhook"]);
+    }
+
+    #[test]
+    fn invalid_settings_name_the_key() {
+        let error = load_yaml("server.port: 70000").err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "invalid setting server.port: must be a port number from 0 to 65535"
+        );
+        let error = load_yaml("xpack.encryptedSavedObjects.encryptionKey: short")
+            .err()
+            .unwrap();
+        assert_eq!(
+            error.to_string(),
+            "invalid setting xpack.encryptedSavedObjects.encryptionKey: value has length [5] but it must have a minimum length of [32]."
+        );
+        let error = load_yaml("server.prot: 1").err().unwrap();
+        assert_eq!(
+            error.to_string(),
+            "invalid setting server.prot: definition for this key is missing"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut tree = Value::Object(Map::new());
+        merge_dotted(&mut tree, &json!({ "server": { "port": 1 } }));
+        apply_environment(
+            &mut tree,
+            [
+                ("SWITCHBOARD_SERVER_PORT".to_owned(), "7000".to_owned()),
+                (
+                    "SWITCHBOARD_XPACK_ACTIONS_ENABLEDACTIONTYPES".to_owned(),
+                    "[\".index\"]".to_owned(),
+                ),
+                ("PATH".to_owned(), "/bin".to_owned()),
+            ],
+        )
+        .unwrap();
+        let settings = Settings::from_tree(&tree).unwrap();
+        assert_eq!(settings.port, 7000);
+        assert_eq!(settings.enabled_action_types, [".index"]);
+    }
+
+    #[test]
+    fn durations_and_sizes_parse_like_kibana() {
+        assert_eq!(duration(&json!("500ms")), Some(Duration::from_millis(500)));
+        assert_eq!(duration(&json!(250)), Some(Duration::from_millis(250)));
+        assert_eq!(duration(&json!("1m")), Some(Duration::from_secs(60)));
+        assert_eq!(duration(&json!("soon")), None);
+        assert_eq!(byte_size(&json!("1mb")), Some(1_048_576));
+        assert_eq!(byte_size(&json!("10KB")), Some(10_240));
+    }
+}
