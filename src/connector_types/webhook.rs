@@ -2,7 +2,11 @@
 
 use std::time::SystemTime;
 
-use reqwest::{Method, StatusCode, header::HeaderMap};
+use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
+use reqwest::{
+    Method, StatusCode,
+    header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue},
+};
 use serde_json::{Value, json};
 
 use super::{
@@ -140,26 +144,14 @@ impl ConnectorType for Webhook {
                 _ => Method::POST,
             };
             let url = config["url"].as_str().unwrap_or_default();
-            let mut request = cx.http.client().request(method, url);
-
-            // Basic auth goes first so a configured Authorization header wins, as in Kibana.
-            let auth_type = config["authType"].as_str();
-            let uses_basic =
-                config["hasAuth"] != json!(false) && auth_type.is_none_or(|it| it == AUTH_BASIC);
-            if let (true, Some(user), Some(password)) = (
-                uses_basic,
-                secrets["user"].as_str(),
-                secrets["password"].as_str(),
-            ) {
-                request = request.basic_auth(user, Some(password));
-            }
-            if let Some(headers) = config["headers"].as_object() {
-                for (name, value) in headers {
-                    request = request.header(name, value.as_str().unwrap_or_default());
-                }
-            }
+            let headers = request_headers(config, secrets).map_err(|service_message| {
+                ExecuteError::new("error calling webhook, request failed")
+                    .with_service_message(service_message)
+            })?;
+            let mut request = cx.http.client().request(method, url).headers(headers);
+            // Kibana sends no body for an empty one.
             let body = params["body"].as_str();
-            if let Some(body) = body {
+            if let Some(body) = body.filter(|it| !it.is_empty()) {
                 request = request.body(body.to_owned());
             }
 
@@ -178,6 +170,34 @@ impl ConnectorType for Webhook {
             Err(error_for_status(status, &headers, &answer))
         })
     }
+}
+
+/// Basic auth first, then the configured headers, so a configured `Authorization`
+/// replaces the basic one, as in Kibana.
+fn request_headers(config: &Value, secrets: &Value) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    let auth_type = config["authType"].as_str();
+    let uses_basic =
+        config["hasAuth"] != json!(false) && auth_type.is_none_or(|it| it == AUTH_BASIC);
+    if let (true, Some(user), Some(password)) = (
+        uses_basic,
+        secrets["user"].as_str(),
+        secrets["password"].as_str(),
+    ) {
+        let credentials = BASE64.encode(format!("{user}:{password}"));
+        let mut value = HeaderValue::from_str(&format!("Basic {credentials}"))
+            .map_err(|_| "Invalid character in header content [\"authorization\"]".to_owned())?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    for (name, value) in config["headers"].as_object().into_iter().flatten() {
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("Header name must be a valid HTTP token [\"{name}\"]"))?;
+        let header_value = HeaderValue::from_str(value.as_str().unwrap_or_default())
+            .map_err(|_| format!("Invalid character in header content [\"{name}\"]"))?;
+        headers.insert(header_name, header_value);
+    }
+    Ok(headers)
 }
 
 /// Kibana's result for a non-2xx answer: 5xx retry later, 429 retry at the time the

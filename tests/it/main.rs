@@ -1,1 +1,19 @@
+//! The one integration-test binary: every test here talks HTTP to a real server
+//! started on a loopback port, and to loopback fakes of the vendors.
 
+// The tests are the API's clients: the shared-client rule is for the server's egress.
+#![allow(clippy::disallowed_methods)]
+
+mod support;
+
+mod architecture;
+mod connector_types_api;
+mod connectors_api;
+mod execute_index;
+mod execute_server_log;
+mod execute_webhook;
+mod persistence;
+mod preconfigured;
+mod request_rules;
+mod spaces;
+mod startup;

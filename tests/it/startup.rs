@@ -1,0 +1,117 @@
+//! The binary as an operator runs it: defaults, settings, and refusals at start-up.
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::json;
+
+use crate::support::process::{ServerProcess, run_to_exit};
+
+#[tokio::test]
+async fn serve_with_no_configuration_keeps_its_data_under_data() {
+    let dir = tempfile::tempdir().unwrap();
+    // Port 0 so tests never collide; everything else is the default.
+    let mut server =
+        ServerProcess::serve(dir.path(), &[], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
+
+    assert!(
+        server.base_url.starts_with("http://127.0.0.1:"),
+        "{}",
+        server.base_url
+    );
+    let key = dir.path().join("data/encryption.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(dir.path().join("data/switchboard.db").exists());
+    let response = reqwest::get(format!("{}/api/actions/connectors", server.base_url))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.wait_for_line("Generated a secrets key").await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn settings_come_from_a_yaml_file_with_kibana_names_and_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("switchboard.yml"),
+        "server.host: 127.0.0.1\nserver:\n  port: 1\npath.data: ./elsewhere\nxpack.encryptedSavedObjects.encryptionKey: \"a key that is at least 32 characters long\"\nxpack.actions:\n  enabledActionTypes: [\".server-log\"]\n",
+    )
+    .unwrap();
+
+    // The environment wins over the file (port 1 would fail to bind).
+    let server = ServerProcess::serve(
+        dir.path(),
+        &["--config", "switchboard.yml"],
+        &[("SWITCHBOARD_SERVER_PORT", "0")],
+    )
+    .await;
+
+    assert!(dir.path().join("elsewhere/switchboard.db").exists());
+    assert!(!dir.path().join("elsewhere/encryption.key").exists());
+    let types: serde_json::Value =
+        reqwest::get(format!("{}/api/actions/connector_types", server.base_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(types[0]["enabled"], json!(true));
+    assert_eq!(types[2]["enabled"], json!(false));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_setting_stops_start_up_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "server.port: 70000\n",
+            "invalid setting server.port: must be a port number from 0 to 65535",
+        ),
+        (
+            "xpack.encryptedSavedObjects.encryptionKey: tooshort\n",
+            "invalid setting xpack.encryptedSavedObjects.encryptionKey: value has length [8] but it must have a minimum length of [32].",
+        ),
+        (
+            "server.prot: 5601\n",
+            "invalid setting server.prot: definition for this key is missing",
+        ),
+        (
+            "xpack.actions.responseTimeout: soon\n",
+            "invalid setting xpack.actions.responseTimeout: failed to parse [soon] as a duration",
+        ),
+        (
+            "xpack.actions.preconfigured:\n  my-hook:\n    name: hook\n    actionTypeId: .webhook\n    config: {}\n",
+            "invalid setting xpack.actions.preconfigured.my-hook: error validating action type config: [url]: expected value of type [string] but got [undefined]",
+        ),
+        (
+            "xpack.actions.preconfigured:\n  my-slack:\n    name: slack\n    actionTypeId: .nope\n",
+            "invalid setting xpack.actions.preconfigured.my-slack.actionTypeId: connector type \".nope\" is not supported",
+        ),
+    ];
+    for (yaml, message) in cases {
+        std::fs::write(
+            dir.path().join("bad.yml"),
+            format!("server.port: 0\n{yaml}"),
+        )
+        .unwrap();
+        let (code, _, stderr) =
+            run_to_exit(dir.path(), &["serve", "--config", "bad.yml"], &[]).await;
+        assert_eq!(code, Some(78), "{yaml}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{yaml}: expected {message:?} in {stderr:?}"
+        );
+    }
+
+    let (code, _, stderr) =
+        run_to_exit(dir.path(), &["serve"], &[("SWITCHBOARD_SERVER_PORTT", "1")]).await;
+    assert_eq!(code, Some(78));
+    assert!(
+        stderr.contains("SWITCHBOARD_SERVER_PORTT: not a known setting"),
+        "{stderr}"
+    );
+}

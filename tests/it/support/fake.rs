@@ -1,0 +1,142 @@
+//! A loopback HTTP server that records every request and answers as a test says:
+//! the stand-in for webhooks, Elasticsearch and other vendors.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::Response,
+};
+
+/// One request as the fake received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|it| it.to_str().ok())
+    }
+}
+
+/// What the fake answers.
+pub enum Reply {
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    /// Never answers: for timeouts.
+    Hang,
+}
+
+impl Reply {
+    pub fn status(status: u16, body: impl Into<String>) -> Self {
+        Self::Respond {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self::Respond {
+            status,
+            headers: vec![("content-type", "application/json".to_owned())],
+            body: body.to_string(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        if let Self::Respond { headers, .. } = &mut self {
+            headers.push((name, value.into()));
+        }
+        self
+    }
+}
+
+type Responder = dyn Fn(&Recorded) -> Reply + Send + Sync;
+
+pub struct FakeServer {
+    pub address: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+impl FakeServer {
+    pub async fn start(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let respond: Arc<Responder> = Arc::new(respond);
+        let recorder = requests.clone();
+        let router = Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let recorder = recorder.clone();
+                let respond = respond.clone();
+                async move {
+                    let recorded = Recorded {
+                        method,
+                        path: uri.path().to_owned(),
+                        query: uri.query().map(str::to_owned),
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    };
+                    let reply = respond(&recorded);
+                    recorder.lock().unwrap().push(recorded);
+                    match reply {
+                        Reply::Respond {
+                            status,
+                            headers,
+                            body,
+                        } => {
+                            let mut response =
+                                Response::builder().status(StatusCode::from_u16(status).unwrap());
+                            for (name, value) in headers {
+                                response = response.header(name, value);
+                            }
+                            response.body(Body::from(body)).unwrap()
+                        }
+                        Reply::Hang => std::future::pending().await,
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self { address, requests }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// The one request received; fails if there were more or none.
+    #[track_caller]
+    pub fn only_request(&self) -> Recorded {
+        let requests = self.requests();
+        assert_eq!(requests.len(), 1, "requests: {requests:#?}");
+        requests.into_iter().next().unwrap()
+    }
+}
+
+/// A loopback port nothing listens on: connections to it are refused.
+pub async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}

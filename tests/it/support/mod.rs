@@ -1,0 +1,11 @@
+//! Test support: the server started in-process on port 0, the server started as a
+//! process, and loopback fakes for the services connectors call.
+
+pub mod app;
+pub mod fake;
+pub mod process;
+
+pub use self::{
+    app::{TestApp, TestResponse},
+    fake::{FakeServer, Reply, closed_port},
+};

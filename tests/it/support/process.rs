@@ -1,0 +1,130 @@
+//! The `switchboard` binary run as a process, the way an operator runs it: for what
+//! only a process shows (its log lines, its exit code, files it creates).
+
+use std::{
+    path::Path,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+    sync::watch,
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
+/// The longest a test waits for a line; a bound, not a pace.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct ServerProcess {
+    child: Child,
+    pub base_url: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    line_count: watch::Receiver<usize>,
+}
+
+fn command(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BINARY);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .envs(environment.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+impl ServerProcess {
+    /// Runs `switchboard serve` in `dir` and waits until it says where it listens.
+    pub async fn serve(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Self {
+        let mut all_args = vec!["serve"];
+        all_args.extend_from_slice(args);
+        let mut child = command(dir, &all_args, environment)
+            .spawn()
+            .expect("the binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (count_sender, line_count) = watch::channel(0);
+        let collected = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                let mut lines = collected.lock().unwrap();
+                lines.push(line);
+                let _ = count_sender.send(lines.len());
+            }
+        });
+        let mut process = Self {
+            child,
+            base_url: String::new(),
+            lines,
+            line_count,
+        };
+        let line = process.wait_for_line("http server running at ").await;
+        process.base_url = line
+            .split("http server running at ")
+            .nth(1)
+            .unwrap()
+            .trim()
+            .to_owned();
+        process
+    }
+
+    /// Waits (boundedly) for a line of output containing `needle` and returns it.
+    pub async fn wait_for_line(&mut self, needle: &str) -> String {
+        let search = async {
+            loop {
+                if let Some(line) = self
+                    .lines
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|line| line.contains(needle))
+                {
+                    return line.clone();
+                }
+                if self.line_count.changed().await.is_err() {
+                    panic!("the process ended without printing {needle:?}");
+                }
+            }
+        };
+        match tokio::time::timeout(PATIENCE, search).await {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "no line containing {needle:?} within {PATIENCE:?}; output so far:\n{}",
+                self.output()
+            ),
+        }
+    }
+
+    /// Everything printed on stdout so far.
+    pub fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// Runs the binary to completion (for start-up failures): exit code, stdout, stderr.
+pub async fn run_to_exit(
+    dir: &Path,
+    args: &[&str],
+    environment: &[(&str, &str)],
+) -> (Option<i32>, String, String) {
+    let output = tokio::time::timeout(PATIENCE, command(dir, args, environment).output())
+        .await
+        .expect("the process ends")
+        .expect("the binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
