@@ -178,13 +178,6 @@ impl Settings {
             log_json: get("logging.json").as_bool().unwrap_or(false),
         })
     }
-
-    /// Whether `xpack.actions.enabledActionTypes` lets this type be created and run.
-    pub fn is_type_enabled(&self, type_id: &str) -> bool {
-        self.enabled_action_types
-            .iter()
-            .any(|it| it == "*" || it == type_id)
-    }
 }
 
 /// Every key the server knows, with its default. `config/switchboard.example.yml`
@@ -511,6 +504,20 @@ mod tests {
         assert_eq!(settings.response_timeout, Duration::from_secs(60));
         assert_eq!(settings.enabled_action_types, ["*"]);
         assert_eq!(settings.data_dir, PathBuf::from("data"));
+    }
+
+    #[test]
+    fn the_example_file_parses_and_states_the_defaults() {
+        let example = load_yaml(include_str!("../config/switchboard.example.yml")).unwrap();
+        let defaults = load_yaml("{}").unwrap();
+        assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
+        assert_eq!(example.response_timeout, defaults.response_timeout);
+        assert_eq!(
+            example.max_response_content_length,
+            defaults.max_response_content_length
+        );
+        assert_eq!(example.elasticsearch.hosts, defaults.elasticsearch.hosts);
+        assert_eq!(example.log_level, defaults.log_level);
     }
 
     #[test]

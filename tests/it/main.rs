@@ -14,6 +14,7 @@ mod execute_server_log;
 mod execute_webhook;
 mod persistence;
 mod preconfigured;
+mod readme;
 mod request_rules;
 mod spaces;
 mod startup;
