@@ -243,7 +243,7 @@ impl ConnectorService {
     }
 
     /// The space's connectors and every preconfigured one, sorted by name the way
-    /// JavaScript's `localeCompare` mostly does: case-insensitively.
+    /// Kibana's `localeCompare` does for most names: ignoring case and accents.
     pub async fn list(&self, space_id: &str) -> Result<Vec<ConnectorView>, ServiceError> {
         let rows = self
             .store
@@ -259,7 +259,7 @@ impl ConnectorService {
                 .iter()
                 .map(|(id, preconfigured)| preconfigured_view(id, preconfigured)),
         );
-        views.sort_by_cached_key(|view| (view.name.to_lowercase(), view.name.clone()));
+        views.sort_by_cached_key(|view| (collation_key(&view.name), view.name.clone()));
         Ok(views)
     }
 
@@ -339,6 +339,16 @@ impl ConnectorService {
         self.secret_box
             .seal(binding, secrets.to_string().as_bytes())
     }
+}
+
+/// A name's primary collation key: lower case, accents removed (`Änderung` sorts with
+/// `anderung`, as ICU's root collation puts it).
+fn collation_key(name: &str) -> String {
+    use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+    name.nfd()
+        .filter(|it| !is_combining_mark(*it))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 fn parse_config(row: &ConnectorRow) -> Result<Value, ServiceError> {

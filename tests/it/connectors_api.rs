@@ -298,7 +298,7 @@ async fn values_kibana_coerces_are_stored_in_their_proper_type() {
 }
 
 #[tokio::test]
-async fn list_sorts_by_name_ignoring_case_and_counts_references() {
+async fn list_sorts_by_name_ignoring_case_and_accents_and_counts_references() {
     let app = TestApp::start().await;
     for name in ["b connector", "Änderung", "A connector", "c connector"] {
         app.create_connector(json!({ "name": name, "connector_type_id": ".server-log" }))
@@ -317,7 +317,7 @@ async fn list_sorts_by_name_ignoring_case_and_counts_references() {
         .collect();
     assert_eq!(
         names,
-        ["A connector", "b connector", "c connector", "Änderung"]
+        ["A connector", "Änderung", "b connector", "c connector"]
     );
     assert_eq!(list[0]["referenced_by_count"], 0);
     assert_eq!(list[0]["config"], json!({}));

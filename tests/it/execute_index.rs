@@ -227,3 +227,24 @@ async fn index_params_are_validated() {
     }
     assert!(elasticsearch.requests().is_empty());
 }
+
+#[tokio::test]
+async fn an_api_key_authenticates_to_the_cluster() {
+    let elasticsearch = FakeServer::start(|_| bulk_created("i", 1)).await;
+    let app = TestApp::with_settings(json!({
+        "elasticsearch": { "hosts": elasticsearch.url("/"), "apiKey": "aWQ6a2V5" }
+    }))
+    .await;
+    let id = app
+        .create_connector(json!({ "name": "i", "connector_type_id": ".index", "config": { "index": "logs-app" } }))
+        .await;
+
+    assert_eq!(
+        app.execute(&id, json!({ "documents": [{}] })).await["status"],
+        "ok"
+    );
+
+    let request = elasticsearch.only_request();
+    assert_eq!(request.path, "/logs-app/_bulk");
+    assert_eq!(request.header("authorization"), Some("ApiKey aWQ6a2V5"));
+}
