@@ -15,8 +15,10 @@ use tokio::net::TcpListener;
 use crate::{
     api::{self, AppState},
     connector_types::{
-        self, BuiltinSettings, ExecutionContext, Registry, index,
-        outbound::{Outbound, OutboundSettings},
+        self, BuiltinSettings, ExecutionContext, Registry, ValidationContext, index,
+        outbound::{
+            AllowedHosts, CustomHost, Outbound, OutboundSettings, ProxySettings, VerificationMode,
+        },
     },
     crypto::SecretBox,
     service::ConnectorService,
@@ -67,20 +69,31 @@ impl Application {
         let secret_box = SecretBox::new(&encryption_key, &settings.decryption_only_keys);
         let store = Store::open_sqlite(data_dir).await?;
 
-        let registry = connector_types::builtin(BuiltinSettings {
-            elasticsearch: cluster(&settings)?,
-        });
-        let preconfigured = validate_preconfigured(&registry, &settings.preconfigured)?;
-        let outbound = Outbound::new(OutboundSettings {
+        let outbound_settings = outbound_settings(&settings)?;
+        let validation = ValidationContext {
+            allowed_hosts: outbound_settings.allowed_hosts.clone(),
+            webhook_pfx_disabled: !settings.webhook_pfx_enabled,
+        };
+        // The cluster is the operator's own: the connector egress policy does not apply.
+        let elasticsearch_client = Outbound::new(OutboundSettings {
             response_timeout: settings.response_timeout,
             max_response_bytes: settings.max_response_content_length,
+            ..OutboundSettings::default()
         })?;
+        let registry = connector_types::builtin(BuiltinSettings {
+            elasticsearch: cluster(&settings)?,
+            elasticsearch_client,
+        });
+        let preconfigured =
+            validate_preconfigured(&registry, &settings.preconfigured, &validation)?;
+        let outbound = Outbound::new(outbound_settings)?;
         let service = ConnectorService::new(
             store,
             secret_box,
             registry,
             preconfigured,
             settings.enabled_action_types.clone(),
+            validation,
             ExecutionContext { http: outbound },
         );
 
@@ -176,6 +189,120 @@ fn cluster(settings: &Settings) -> Result<index::Cluster, StartError> {
     })
 }
 
+/// The egress policy from `xpack.actions.*`, with CA files read now so a missing
+/// file stops start-up instead of failing calls later.
+fn outbound_settings(settings: &Settings) -> Result<OutboundSettings, StartError> {
+    let egress = &settings.egress;
+    let invalid = |key: &str, message: String| StartError::Invalid(format!("{key}: {message}"));
+    let mode = |key: &str, text: &str| {
+        VerificationMode::parse(text)
+            .ok_or_else(|| invalid(key, format!("\"{text}\" is not full, certificate or none")))
+    };
+    let verification_mode = mode(
+        "xpack.actions.ssl.verificationMode",
+        &egress.verification_mode,
+    )?;
+    let proxy = match &egress.proxy_url {
+        None => None,
+        Some(url) => {
+            let url = reqwest::Url::parse(url)
+                .map_err(|error| invalid("xpack.actions.proxyUrl", error.to_string()))?;
+            let proxy_mode = mode(
+                "xpack.actions.ssl.proxyVerificationMode",
+                &egress.proxy_verification_mode,
+            )?;
+            // One TLS configuration serves the proxy and the target here.
+            if url.scheme() == "https" && proxy_mode != verification_mode {
+                return Err(invalid(
+                    "xpack.actions.ssl.proxyVerificationMode",
+                    "with an https proxyUrl it must equal xpack.actions.ssl.verificationMode (a separate mode for the proxy is not supported yet)".to_owned(),
+                ));
+            }
+            let mut headers = reqwest::header::HeaderMap::new();
+            for (name, value) in &egress.proxy_headers {
+                let header_name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| {
+                        invalid(
+                            "xpack.actions.proxyHeaders",
+                            format!("\"{name}\" is not a header name"),
+                        )
+                    })?;
+                let header_value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                    invalid(
+                        "xpack.actions.proxyHeaders",
+                        format!("the value of \"{name}\" is not a valid header value"),
+                    )
+                })?;
+                headers.insert(header_name, header_value);
+            }
+            let mut only_hosts = egress.proxy_only_hosts.clone();
+            if !egress.proxy_bypass_hosts.is_empty() && !only_hosts.is_empty() {
+                tracing::warn!(
+                    "Both xpack.actions.proxyBypassHosts and proxyOnlyHosts are set; proxyOnlyHosts is ignored, as Kibana does."
+                );
+                only_hosts.clear();
+            }
+            Some(ProxySettings {
+                url,
+                headers,
+                bypass_hosts: egress.proxy_bypass_hosts.clone(),
+                only_hosts,
+            })
+        }
+    };
+    let mut custom_hosts = Vec::new();
+    for (index, entry) in egress.custom_hosts.iter().enumerate() {
+        let key = format!("xpack.actions.customHostSettings.{index}");
+        let url = reqwest::Url::parse(&entry.url)
+            .map_err(|error| invalid(&format!("{key}.url"), error.to_string()))?;
+        let default_port = match url.scheme() {
+            "smtp" => 25,
+            _ => 443,
+        };
+        let origin = format!(
+            "{}://{}:{}",
+            url.scheme(),
+            url.host_str().unwrap_or_default(),
+            url.port().unwrap_or(default_port)
+        );
+        let mut certificate_authorities = Vec::new();
+        for file in &entry.certificate_authorities_files {
+            let pem = std::fs::read(file).map_err(|error| {
+                invalid(
+                    &format!("{key}.ssl.certificateAuthoritiesFiles"),
+                    format!("cannot read {file}: {error}"),
+                )
+            })?;
+            certificate_authorities.extend_from_slice(&pem);
+            certificate_authorities.push(b'\n');
+        }
+        if let Some(data) = &entry.certificate_authorities_data {
+            certificate_authorities.extend_from_slice(data.as_bytes());
+        }
+        let verification_mode = entry
+            .verification_mode
+            .as_deref()
+            .map(|text| mode(&format!("{key}.ssl.verificationMode"), text))
+            .transpose()?;
+        custom_hosts.push(CustomHost {
+            origin,
+            verification_mode,
+            certificate_authorities: (!certificate_authorities.is_empty())
+                .then_some(certificate_authorities),
+        });
+    }
+    Ok(OutboundSettings {
+        response_timeout: settings.response_timeout,
+        max_response_bytes: settings.max_response_content_length,
+        allowed_hosts: AllowedHosts::parse(&egress.allowed_hosts)
+            .map_err(|message| invalid("xpack.actions.allowedHosts", message))?,
+        block_private_addresses: egress.block_private_addresses,
+        verification_mode,
+        proxy,
+        custom_hosts,
+    })
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -186,6 +313,7 @@ fn base64_encode(bytes: &[u8]) -> String {
 fn validate_preconfigured(
     registry: &Registry,
     preconfigured: &BTreeMap<String, Preconfigured>,
+    validation: &ValidationContext,
 ) -> Result<BTreeMap<String, Preconfigured>, StartError> {
     preconfigured
         .iter()
@@ -201,6 +329,7 @@ fn validate_preconfigured(
                 connector_type.as_ref(),
                 &connector.config,
                 &connector.secrets,
+                validation,
             )
             .map_err(|error| StartError::Invalid(format!("{key}: {error}")))?;
             Ok((

@@ -114,6 +114,7 @@ pub async fn execute(
         connector_type.as_ref(),
         &connector.config,
         secrets,
+        &service.validation,
     ) {
         Ok(valid) => valid,
         Err(error) => return Ok(invalid(&error, ErrorSource::Framework)),

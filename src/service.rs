@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::{
     connector_types::{
         self, ConnectorType, ExecutionContext, InvalidConnector, Registry, TypeInfo,
+        ValidationContext,
     },
     crypto::{Binding, CryptoError, SecretBox},
     settings::Preconfigured,
@@ -75,6 +76,7 @@ pub struct ConnectorService {
     registry: Registry,
     preconfigured: BTreeMap<String, Preconfigured>,
     enabled_action_types: Vec<String>,
+    pub(crate) validation: ValidationContext,
     pub(crate) execution: ExecutionContext,
 }
 
@@ -85,6 +87,7 @@ impl ConnectorService {
         registry: Registry,
         preconfigured: BTreeMap<String, Preconfigured>,
         enabled_action_types: Vec<String>,
+        validation: ValidationContext,
         execution: ExecutionContext,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -93,12 +96,9 @@ impl ConnectorService {
             registry,
             preconfigured,
             enabled_action_types,
+            validation,
             execution,
         })
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     fn is_type_enabled(&self, type_id: &str) -> bool {
@@ -143,6 +143,7 @@ impl ConnectorService {
             connector_type.as_ref(),
             &input.config,
             &input.secrets,
+            &self.validation,
         )?;
         self.ensure_type_enabled(type_id)?;
 
@@ -189,6 +190,7 @@ impl ConnectorService {
             connector_type.as_ref(),
             &input.config,
             &input.secrets,
+            &self.validation,
         )?;
         self.ensure_type_enabled(&existing.type_id)?;
 

@@ -31,6 +31,9 @@ pub struct Settings {
     pub preconfigured: BTreeMap<String, Preconfigured>,
     pub response_timeout: Duration,
     pub max_response_content_length: usize,
+    pub egress: EgressSettings,
+    /// `xpack.actions.webhook.ssl.pfx.enabled`.
+    pub webhook_pfx_enabled: bool,
     pub elasticsearch: ElasticsearchSettings,
     pub log_level: String,
     pub log_json: bool,
@@ -55,6 +58,34 @@ pub struct Preconfigured {
     pub config: Value,
     pub secrets: Value,
     pub expose_config: bool,
+}
+
+/// Where connectors may call out to, and how: `xpack.actions.allowedHosts`, the proxy
+/// settings, `ssl.*` and `customHostSettings`.
+#[derive(Clone, Default)]
+pub struct EgressSettings {
+    pub allowed_hosts: Vec<String>,
+    /// Switchboard's own: refuse loopback, private and link-local addresses after DNS.
+    pub block_private_addresses: bool,
+    pub verification_mode: String,
+    pub proxy_verification_mode: String,
+    pub proxy_url: Option<String>,
+    pub proxy_headers: Vec<(String, String)>,
+    pub proxy_bypass_hosts: Vec<String>,
+    pub proxy_only_hosts: Vec<String>,
+    pub custom_hosts: Vec<CustomHostSettings>,
+}
+
+/// One `xpack.actions.customHostSettings` entry.
+#[derive(Clone, Default)]
+pub struct CustomHostSettings {
+    pub url: String,
+    pub verification_mode: Option<String>,
+    pub certificate_authorities_files: Vec<String>,
+    pub certificate_authorities_data: Option<String>,
+    /// Kept for the email connector.
+    pub smtp_ignore_tls: Option<bool>,
+    pub smtp_require_tls: Option<bool>,
 }
 
 /// The cluster the `.index` connector writes to.
@@ -168,6 +199,45 @@ impl Settings {
                 .unwrap_or(Duration::from_secs(60)),
             max_response_content_length: byte_size(get("xpack.actions.maxResponseContentLength"))
                 .unwrap_or(1_048_576),
+            egress: EgressSettings {
+                allowed_hosts: strings("xpack.actions.allowedHosts"),
+                block_private_addresses: get("xpack.actions.blockPrivateAddresses")
+                    .as_bool()
+                    .unwrap_or(false),
+                verification_mode: text("xpack.actions.ssl.verificationMode")
+                    .unwrap_or_else(|| "full".to_owned()),
+                proxy_verification_mode: text("xpack.actions.ssl.proxyVerificationMode")
+                    .unwrap_or_else(|| "full".to_owned()),
+                proxy_url: text("xpack.actions.proxyUrl"),
+                proxy_headers: get("xpack.actions.proxyHeaders")
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, value)| (name.clone(), value.as_str().unwrap_or_default().to_owned()))
+                    .collect(),
+                proxy_bypass_hosts: strings("xpack.actions.proxyBypassHosts"),
+                proxy_only_hosts: strings("xpack.actions.proxyOnlyHosts"),
+                custom_hosts: get("xpack.actions.customHostSettings")
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|entry| CustomHostSettings {
+                        url: entry["url"].as_str().unwrap_or_default().to_owned(),
+                        verification_mode: entry["ssl"]["verificationMode"].as_str().map(str::to_owned),
+                        certificate_authorities_files: match &entry["ssl"]["certificateAuthoritiesFiles"] {
+                            Value::String(one) => vec![one.clone()],
+                            Value::Array(many) => many.iter().filter_map(|it| it.as_str().map(str::to_owned)).collect(),
+                            _ => Vec::new(),
+                        },
+                        certificate_authorities_data: entry["ssl"]["certificateAuthoritiesData"].as_str().map(str::to_owned),
+                        smtp_ignore_tls: entry["smtp"]["ignoreTLS"].as_bool(),
+                        smtp_require_tls: entry["smtp"]["requireTLS"].as_bool(),
+                    })
+                    .collect(),
+            },
+            webhook_pfx_enabled: get("xpack.actions.webhook.ssl.pfx.enabled")
+                .as_bool()
+                .unwrap_or(true),
             elasticsearch: ElasticsearchSettings {
                 hosts: strings("elasticsearch.hosts"),
                 username: text("elasticsearch.username"),
@@ -276,11 +346,87 @@ fn settings_schema() -> Schema {
                                 .default("1mb")
                                 .check(byte_size_check),
                         ),
+                        (
+                            "allowedHosts",
+                            array(string()).default(json!(["*"])).check(allowed_hosts),
+                        ),
+                        ("blockPrivateAddresses", boolean().default(false)),
+                        ("proxyUrl", maybe(string().check(http_url))),
+                        ("proxyHeaders", maybe(record(string()))),
+                        ("proxyBypassHosts", maybe(array(string()))),
+                        ("proxyOnlyHosts", maybe(array(string()))),
+                        (
+                            "ssl",
+                            object([
+                                ("verificationMode", verification_mode().default("full")),
+                                ("proxyVerificationMode", verification_mode().default("full")),
+                            ]),
+                        ),
+                        (
+                            "customHostSettings",
+                            maybe(array(object([
+                                ("url", string().check(custom_host_url)),
+                                (
+                                    "ssl",
+                                    maybe(object([
+                                        ("verificationMode", maybe(verification_mode())),
+                                        ("certificateAuthoritiesFiles", maybe(string_or_list())),
+                                        ("certificateAuthoritiesData", maybe(string())),
+                                    ])),
+                                ),
+                                (
+                                    "smtp",
+                                    maybe(object([
+                                        ("ignoreTLS", maybe(boolean())),
+                                        ("requireTLS", maybe(boolean())),
+                                    ])),
+                                ),
+                            ]))),
+                        ),
+                        (
+                            "webhook",
+                            object([(
+                                "ssl",
+                                object([("pfx", object([("enabled", boolean().default(true))]))]),
+                            )]),
+                        ),
                     ]),
                 ),
             ]),
         ),
     ])
+}
+
+fn verification_mode() -> Schema {
+    one_of(["none", "certificate", "full"].map(literal))
+}
+
+fn allowed_hosts(value: &Value) -> Result<(), String> {
+    let entries: Vec<String> = value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|it| it.as_str().map(str::to_owned))
+        .collect();
+    crate::connector_types::outbound::AllowedHosts::parse(&entries).map(|_| ())
+}
+
+fn http_url(value: &Value) -> Result<(), String> {
+    let text = value.as_str().unwrap_or_default();
+    match reqwest::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(()),
+        _ => Err(format!("\"{text}\" is not an http or https URL")),
+    }
+}
+
+fn custom_host_url(value: &Value) -> Result<(), String> {
+    let text = value.as_str().unwrap_or_default();
+    match reqwest::Url::parse(text) {
+        Ok(url) if url.host_str().is_some() => Ok(()),
+        _ => Err(format!(
+            "\"{text}\" is not a URL such as https://host:port or smtp://host:port"
+        )),
+    }
 }
 
 fn describe(error: &SchemaError) -> String {
@@ -422,25 +568,61 @@ fn child_object<'a>(node: &'a mut Value, key: &str) -> &'a mut Value {
 
 /// Keys that may be set from the environment as `SWITCHBOARD_<KEY>`, the key upper-cased
 /// with dots as underscores: `SWITCHBOARD_SERVER_PORT`,
-/// `SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY`.
-const ENVIRONMENT_KEYS: &[&str] = &[
-    "server.host",
-    "server.port",
-    "server.maxPayload",
-    "path.data",
-    "logging.root.level",
-    "logging.json",
-    "elasticsearch.hosts",
-    "elasticsearch.username",
-    "elasticsearch.password",
-    "elasticsearch.apiKey",
-    "xpack.encryptedSavedObjects.encryptionKey",
-    "xpack.encryptedSavedObjects.keyRotation.decryptionOnlyKeys",
-    "xpack.actions.enabledActionTypes",
-    "xpack.actions.preconfigured",
-    "xpack.actions.responseTimeout",
-    "xpack.actions.maxResponseContentLength",
+/// `SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY`. Text keys take the value
+/// as it is (a password of `123456` stays text); the others read it as YAML, so
+/// lists, maps and numbers can be given.
+const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
+    ("server.host", EnvironmentValue::Text),
+    ("server.port", EnvironmentValue::Yaml),
+    ("server.maxPayload", EnvironmentValue::Yaml),
+    ("path.data", EnvironmentValue::Text),
+    ("logging.root.level", EnvironmentValue::Text),
+    ("logging.json", EnvironmentValue::Yaml),
+    ("elasticsearch.hosts", EnvironmentValue::Yaml),
+    ("elasticsearch.username", EnvironmentValue::Text),
+    ("elasticsearch.password", EnvironmentValue::Text),
+    ("elasticsearch.apiKey", EnvironmentValue::Text),
+    (
+        "xpack.encryptedSavedObjects.encryptionKey",
+        EnvironmentValue::Text,
+    ),
+    (
+        "xpack.encryptedSavedObjects.keyRotation.decryptionOnlyKeys",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.enabledActionTypes", EnvironmentValue::Yaml),
+    ("xpack.actions.preconfigured", EnvironmentValue::Yaml),
+    ("xpack.actions.responseTimeout", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.maxResponseContentLength",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.allowedHosts", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.blockPrivateAddresses",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.proxyUrl", EnvironmentValue::Text),
+    ("xpack.actions.proxyHeaders", EnvironmentValue::Yaml),
+    ("xpack.actions.proxyBypassHosts", EnvironmentValue::Yaml),
+    ("xpack.actions.proxyOnlyHosts", EnvironmentValue::Yaml),
+    ("xpack.actions.ssl.verificationMode", EnvironmentValue::Text),
+    (
+        "xpack.actions.ssl.proxyVerificationMode",
+        EnvironmentValue::Text,
+    ),
+    ("xpack.actions.customHostSettings", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.webhook.ssl.pfx.enabled",
+        EnvironmentValue::Yaml,
+    ),
 ];
+
+#[derive(Clone, Copy)]
+enum EnvironmentValue {
+    Text,
+    Yaml,
+}
 
 const ENVIRONMENT_PREFIX: &str = "SWITCHBOARD_";
 
@@ -459,25 +641,25 @@ fn apply_environment(
         if !name.starts_with(ENVIRONMENT_PREFIX) || name == "SWITCHBOARD_CONFIG" {
             continue;
         }
-        let Some(key) = ENVIRONMENT_KEYS
+        let Some((key, kind)) = ENVIRONMENT_KEYS
             .iter()
-            .find(|key| environment_name(key) == name)
+            .find(|(key, _)| environment_name(key) == name)
         else {
             return Err(SettingsError::Invalid(format!(
                 "{name}: not a known setting; known ones are {}",
                 ENVIRONMENT_KEYS
                     .iter()
-                    .map(|key| environment_name(key))
+                    .map(|(key, _)| environment_name(key))
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
         };
-        // Values are YAML, so lists and numbers can be given: `["a", "b"]`, `5601`.
-        // Strings that YAML would read as something else stay strings for string keys.
-        let value = serde_yaml_ng::from_str::<Value>(&raw).unwrap_or(Value::String(raw.clone()));
-        let value = match value {
-            Value::Null => Value::String(raw),
-            other => other,
+        let value = match kind {
+            EnvironmentValue::Text => Value::String(raw),
+            EnvironmentValue::Yaml => match serde_yaml_ng::from_str::<Value>(&raw) {
+                Ok(Value::Null) | Err(_) => Value::String(raw),
+                Ok(value) => value,
+            },
         };
         let mut document = Map::new();
         document.insert((*key).to_owned(), value);
@@ -565,12 +747,17 @@ mod tests {
                     "[\".index\"]".to_owned(),
                 ),
                 ("PATH".to_owned(), "/bin".to_owned()),
+                (
+                    "SWITCHBOARD_ELASTICSEARCH_PASSWORD".to_owned(),
+                    "123456".to_owned(),
+                ),
             ],
         )
         .unwrap();
         let settings = Settings::from_tree(&tree).unwrap();
         assert_eq!(settings.port, 7000);
         assert_eq!(settings.enabled_action_types, [".index"]);
+        assert_eq!(settings.elasticsearch.password.as_deref(), Some("123456"));
     }
 
     #[test]

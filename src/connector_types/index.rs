@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::{
     ALERTING_UPTIME_SIEM, BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext,
     License, Schemas, TypeInfo,
+    outbound::{Outbound, TlsOverrides},
 };
 use crate::schema::{any, array, boolean, nullable, object, record, string};
 
@@ -34,15 +35,17 @@ impl std::fmt::Debug for Cluster {
 
 pub struct Index {
     cluster: Cluster,
+    client: Outbound,
     schemas: Schemas,
 }
 
 const ALERT_HISTORY_PREFIX: &str = "kibana-alert-history-";
 
 impl Index {
-    pub fn new(cluster: Cluster) -> Self {
+    pub fn new(cluster: Cluster, client: Outbound) -> Self {
         Self {
             cluster,
+            client,
             schemas: Schemas {
                 config: object([
                     ("index", string()),
@@ -66,13 +69,7 @@ impl Index {
         }
     }
 
-    async fn bulk(
-        &self,
-        cx: &ExecutionContext,
-        index: &str,
-        refresh: bool,
-        body: String,
-    ) -> Result<Value, ExecuteError> {
+    async fn bulk(&self, index: &str, refresh: bool, body: String) -> Result<Value, ExecuteError> {
         let indexing_error = |service_message: String| {
             ExecuteError::new("error indexing documents").with_service_message(service_message)
         };
@@ -85,28 +82,27 @@ impl Index {
                 .extend([index, "_bulk"]);
             url.query_pairs_mut()
                 .append_pair("refresh", if refresh { "true" } else { "false" });
-            let mut request = cx
-                .http
-                .client()
-                .post(url)
+            let mut request = self
+                .client
+                .request(reqwest::Method::POST, url.as_str())
                 .header("content-type", "application/x-ndjson")
                 .header("accept", "application/json")
                 .body(body.clone());
             if let Some(authorization) = &self.cluster.authorization {
                 request = request.header("authorization", authorization);
             }
-            let response = match request.send().await {
+            let response = match self.client.send(request, &TlsOverrides::default()).await {
                 Ok(response) => response,
-                // Only a refused or unreachable node moves on to the next host.
-                Err(error) if error.is_connect() => {
-                    last_error = cx.http.describe(&error).message;
+                // Only a refused node moves on to the next host.
+                Err(failure) if failure.code == Some("ECONNREFUSED") => {
+                    last_error = failure.message;
                     continue;
                 }
-                Err(error) => return Err(indexing_error(cx.http.describe(&error).message)),
+                Err(failure) => return Err(indexing_error(failure.message)),
             };
             let status = response.status();
-            let body = cx
-                .http
+            let body = self
+                .client
                 .read_body(response)
                 .await
                 .map_err(|failure| indexing_error(failure.message))?;
@@ -135,7 +131,7 @@ impl ConnectorType for Index {
 
     fn execute<'a>(
         &'a self,
-        cx: &'a ExecutionContext,
+        _cx: &'a ExecutionContext,
         connector: Connector<'a>,
         params: Value,
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
@@ -166,7 +162,7 @@ impl ConnectorType for Index {
                 body.push('\n');
             }
 
-            let result = self.bulk(cx, index, refresh, body).await?;
+            let result = self.bulk(index, refresh, body).await?;
             if result["errors"].as_bool() == Some(true) {
                 return Err(ExecuteError::new("error indexing documents")
                     .with_service_message(bulk_error_message(&result)));

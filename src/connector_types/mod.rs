@@ -60,6 +60,15 @@ pub struct Schemas {
     pub params: Schema,
 }
 
+/// Deployment-wide rules that validation needs: settings the schemas cannot know.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationContext {
+    /// `xpack.actions.allowedHosts`: every URL field of every type is checked against it.
+    pub allowed_hosts: outbound::AllowedHosts,
+    /// `xpack.actions.webhook.ssl.pfx.enabled`.
+    pub webhook_pfx_disabled: bool,
+}
+
 /// Services a connector may use while it runs. Built once at start-up and shared.
 #[derive(Clone)]
 pub struct ExecutionContext {
@@ -85,7 +94,7 @@ pub trait ConnectorType: Send + Sync + 'static {
     fn schemas(&self) -> &Schemas;
 
     /// Rules on the whole config, run after its shape is accepted.
-    fn validate_config(&self, _config: &Value) -> Result<(), String> {
+    fn validate_config(&self, _config: &Value, _cx: &ValidationContext) -> Result<(), String> {
         Ok(())
     }
 
@@ -145,6 +154,7 @@ pub fn validate_connector(
     connector_type: &dyn ConnectorType,
     config: &Value,
     secrets: &Value,
+    cx: &ValidationContext,
 ) -> Result<ValidConnector, InvalidConnector> {
     let schemas = connector_type.schemas();
     let invalid = |section| move |error| InvalidConnector { section, error };
@@ -153,7 +163,7 @@ pub fn validate_connector(
         .validate(config)
         .map_err(invalid(Section::Config))?;
     connector_type
-        .validate_config(&config)
+        .validate_config(&config, cx)
         .map_err(|message| invalid(Section::Config)(SchemaError::bare(message)))?;
     let secrets = schemas
         .secrets
@@ -209,14 +219,20 @@ impl Registry {
 
 /// Settings the built-in types are constructed with.
 pub struct BuiltinSettings {
+    /// Where `.index` writes, and the client to reach it (not subject to the
+    /// connector egress policy: it is the operator's own cluster, as in Kibana).
     pub elasticsearch: index::Cluster,
+    pub elasticsearch_client: outbound::Outbound,
 }
 
 /// The types Switchboard implements. Adding a type is a module and one line here.
 pub fn builtin(settings: BuiltinSettings) -> Registry {
     let mut registry = Registry::default();
     registry.register(server_log::ServerLog::new());
-    registry.register(index::Index::new(settings.elasticsearch));
+    registry.register(index::Index::new(
+        settings.elasticsearch,
+        settings.elasticsearch_client,
+    ));
     registry.register(webhook::Webhook::new());
     registry
 }

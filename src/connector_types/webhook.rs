@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::{
     ALERTING_UPTIME_SIEM, BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext,
-    License, Retry, Schemas, TypeInfo, retry_after_seconds,
+    License, Retry, Schemas, TypeInfo, ValidationContext,
+    outbound::{IdentitySource, TlsOverrides, TransportFailure, VerificationMode, decode_base64},
+    retry_after_seconds,
 };
 use crate::schema::{boolean, literal, maybe, nullable, object, one_of, record, string};
 
@@ -112,7 +114,7 @@ impl ConnectorType for Webhook {
         &self.schemas
     }
 
-    fn validate_config(&self, config: &Value) -> Result<(), String> {
+    fn validate_config(&self, config: &Value, cx: &ValidationContext) -> Result<(), String> {
         let url = config["url"].as_str().unwrap_or_default();
         if reqwest::Url::parse(url).is_err() {
             return Err(
@@ -120,10 +122,19 @@ impl ConnectorType for Webhook {
                     .to_owned(),
             );
         }
+        cx.allowed_hosts
+            .check_url(url)
+            .map_err(|message| format!("error configuring webhook action: {message}"))?;
         let has_auth_type = config["authType"].as_str().is_some();
         if has_auth_type && config["hasAuth"] == json!(false) {
             return Err(
                 "error configuring webhook action: authType must be null or undefined if hasAuth is false"
+                    .to_owned(),
+            );
+        }
+        if cx.webhook_pfx_disabled && config["certType"] == json!("ssl-pfx") {
+            return Err(
+                "error validation webhook action config: certType \"ssl-pfx\" is disabled"
                     .to_owned(),
             );
         }
@@ -148,28 +159,79 @@ impl ConnectorType for Webhook {
                 ExecuteError::new("error calling webhook, request failed")
                     .with_service_message(service_message)
             })?;
-            let mut request = cx.http.client().request(method, url).headers(headers);
+            let tls = tls_overrides(cx, config, secrets).map_err(|service_message| {
+                ExecuteError::new("error calling webhook, request failed")
+                    .with_service_message(service_message)
+            })?;
+            let mut request = cx.http.request(method, url).headers(headers);
             // Kibana sends no body for an empty one.
             let body = params["body"].as_str();
             if let Some(body) = body.filter(|it| !it.is_empty()) {
                 request = request.body(body.to_owned());
             }
 
-            let response = request.send().await.map_err(|error| {
+            let request_failed = |failure: TransportFailure| {
                 ExecuteError::new("error calling webhook, request failed")
-                    .with_service_message(cx.http.describe(&error).to_string())
-            })?;
+                    .with_service_message(failure.to_string())
+            };
+            let response = cx.http.send(request, &tls).await.map_err(request_failed)?;
             let status = response.status();
+            let headers = response.headers().clone();
+            // Read even on success: an answer over maxResponseContentLength fails the
+            // call, as in Kibana. The answer's `message` goes into errors.
+            let answer = cx.http.read_body(response).await;
             if status.is_success() {
+                answer.map_err(request_failed)?;
                 tracing::debug!(connector_id = connector.id, %status, "Webhook answered.");
                 return Ok(body.map(|it| Value::String(it.to_owned())));
             }
-            let headers = response.headers().clone();
-            // The answer's `message`, if it sent one, helps the user more than the status.
-            let answer = cx.http.read_body(response).await.unwrap_or(Value::Null);
-            Err(error_for_status(status, &headers, &answer))
+            Err(error_for_status(
+                status,
+                &headers,
+                &answer.unwrap_or(Value::Null),
+            ))
         })
     }
+}
+
+/// The client certificate, CA and verification mode of an SSL-authenticated webhook
+/// (Kibana applies `ca` and `verificationMode` only in that mode).
+fn tls_overrides(
+    cx: &ExecutionContext,
+    config: &Value,
+    secrets: &Value,
+) -> Result<TlsOverrides, String> {
+    let uses_ssl = config["hasAuth"] != json!(false) && config["authType"] == json!(AUTH_SSL);
+    if !uses_ssl {
+        return Ok(TlsOverrides::default());
+    }
+    let decode = |field: &str| -> Result<Option<Vec<u8>>, String> {
+        secrets[field]
+            .as_str()
+            .or_else(|| config[field].as_str())
+            .map(|text| decode_base64(text).map_err(|error| format!("{field}: {error}")))
+            .transpose()
+    };
+    let password = secrets["password"].as_str();
+    let identity = match (decode("pfx")?, decode("crt")?, decode("key")?) {
+        (Some(pfx), _, _) => Some(cx.http.client_identity(IdentitySource::Pfx {
+            pfx: &pfx,
+            password,
+        })?),
+        (None, Some(crt), Some(key)) => Some(cx.http.client_identity(IdentitySource::CrtKey {
+            crt: &crt,
+            key: &key,
+            password,
+        })?),
+        _ => None,
+    };
+    Ok(TlsOverrides {
+        verification_mode: config["verificationMode"]
+            .as_str()
+            .and_then(VerificationMode::parse),
+        certificate_authorities: decode("ca")?,
+        identity,
+    })
 }
 
 /// Basic auth first, then the configured headers, so a configured `Authorization`
@@ -243,7 +305,8 @@ mod tests {
 
     #[track_caller]
     fn check_invalid(config: Value, secrets: Value, expected: &str) {
-        let error = validate_connector(&Webhook::new(), &config, &secrets).unwrap_err();
+        let error = validate_connector(&Webhook::new(), &config, &secrets, &Default::default())
+            .unwrap_err();
         assert_eq!(error.to_string(), expected);
     }
 
@@ -253,6 +316,7 @@ mod tests {
             &Webhook::new(),
             &json!({ "url": "http://127.0.0.1/" }),
             &json!({}),
+            &Default::default(),
         )
         .unwrap();
         assert_eq!(

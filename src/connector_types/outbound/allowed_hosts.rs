@@ -1,0 +1,242 @@
+//! `xpack.actions.allowedHosts`: which hosts connectors may call, and which
+//! addresses are refused after DNS resolution when private addresses are blocked.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use reqwest::Url;
+
+/// One entry of the allowed hosts list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostPattern {
+    /// `*`: every host.
+    Any,
+    /// A hostname or IP address, matched exactly (case-insensitively).
+    Exact(String),
+    /// `*.example.com`: any name below `example.com` (not `example.com` itself).
+    Below(String),
+    /// `10.0.0.0/8`: IP addresses written in the URL within the range.
+    Network(IpNet),
+}
+
+/// The allowed hosts, as configured. Kibana's default is `["*"]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedHosts {
+    patterns: Vec<HostPattern>,
+}
+
+impl Default for AllowedHosts {
+    fn default() -> Self {
+        Self {
+            patterns: vec![HostPattern::Any],
+        }
+    }
+}
+
+impl AllowedHosts {
+    /// # Errors
+    /// Names the first entry that is neither a hostname, `*`, `*.<domain>`, an IP
+    /// address nor a CIDR range.
+    pub fn parse(entries: &[String]) -> Result<Self, String> {
+        let patterns = entries
+            .iter()
+            .map(|entry| parse_pattern(entry).ok_or_else(|| format!("\"{entry}\" is not a hostname, \"*\", \"*.<domain>\", an IP address or a CIDR range")))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { patterns })
+    }
+
+    /// Whether requests to this host (a name, or an IP address with or without `[]`) may be made.
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let address: Option<IpAddr> = host.parse().ok();
+        let host = host.to_ascii_lowercase();
+        self.patterns.iter().any(|pattern| match pattern {
+            HostPattern::Any => true,
+            HostPattern::Exact(name) => *name == host,
+            HostPattern::Below(domain) => {
+                address.is_none()
+                    && host.len() > domain.len() + 1
+                    && host.ends_with(domain.as_str())
+                    && host[..host.len() - domain.len()].ends_with('.')
+            }
+            HostPattern::Network(network) => address.is_some_and(|it| network.contains(&it)),
+        })
+    }
+
+    /// Kibana's check of a configured URL (`ensureUriAllowed`).
+    ///
+    /// # Errors
+    /// Kibana's message, naming the URL.
+    pub fn check_url(&self, url: &str) -> Result<(), String> {
+        let allowed = Url::parse(url)
+            .ok()
+            .and_then(|url| url.host_str().map(|host| self.allows(host)))
+            .unwrap_or(false);
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "target url \"{url}\" is not added to the Kibana config xpack.actions.allowedHosts"
+            ))
+        }
+    }
+
+    /// Kibana's check of a host (`ensureHostnameAllowed`), used for redirects.
+    ///
+    /// # Errors
+    /// Kibana's message, naming the host.
+    pub fn check_hostname(&self, host: &str) -> Result<(), String> {
+        if self.allows(host) {
+            Ok(())
+        } else {
+            Err(format!(
+                "target hostname \"{host}\" is not added to the Kibana config xpack.actions.allowedHosts"
+            ))
+        }
+    }
+}
+
+fn parse_pattern(entry: &str) -> Option<HostPattern> {
+    let entry = entry.trim().to_ascii_lowercase();
+    if entry == "*" {
+        return Some(HostPattern::Any);
+    }
+    if let Ok(network) = entry.parse::<IpNet>() {
+        return Some(HostPattern::Network(network));
+    }
+    if let Ok(address) = entry
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+    {
+        return Some(HostPattern::Exact(address.to_string()));
+    }
+    if let Some(domain) = entry.strip_prefix("*.") {
+        return is_hostname(domain).then(|| HostPattern::Below(domain.to_owned()));
+    }
+    is_hostname(&entry).then_some(HostPattern::Exact(entry))
+}
+
+/// RFC 1123: dot-separated labels of letters, digits and inner hyphens.
+fn is_hostname(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 253
+        && text.trim_end_matches('.').split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .chars()
+                    .all(|it| it.is_ascii_alphanumeric() || it == '-' || it == '_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+/// Loopback, private, link-local, unspecified and carrier-grade NAT addresses:
+/// the ones a server must not be tricked into calling.
+pub fn is_private(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.octets()[0] == 0
+                // 100.64.0.0/10, shared address space
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_private(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                // fc00::/7, unique local
+                || (first & 0xfe00) == 0xfc00
+                // fe80::/10, link-local
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(entries: &[&str]) -> AllowedHosts {
+        AllowedHosts::parse(
+            &entries
+                .iter()
+                .map(|it| (*it).to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn exact_names_wildcards_and_ranges() {
+        let allowed = hosts(&["hooks.example.com", "*.corp.example", "10.1.0.0/16", "::1"]);
+        assert!(allowed.allows("hooks.example.com"));
+        assert!(allowed.allows("HOOKS.example.com"));
+        assert!(!allowed.allows("evil.hooks.example.com"));
+        assert!(allowed.allows("a.corp.example"));
+        assert!(allowed.allows("a.b.corp.example"));
+        assert!(!allowed.allows("corp.example"));
+        assert!(!allowed.allows("xcorp.example"));
+        assert!(allowed.allows("10.1.2.3"));
+        assert!(!allowed.allows("10.2.0.1"));
+        assert!(allowed.allows("[::1]"));
+        assert!(!hosts(&[]).allows("anything"));
+        assert!(AllowedHosts::default().allows("anything"));
+    }
+
+    #[test]
+    fn messages_are_kibanas() {
+        let allowed = hosts(&["hooks.example.com"]);
+        assert_eq!(
+            allowed.check_url("https://x.example/"),
+            Err("target url \"https://x.example/\" is not added to the Kibana config xpack.actions.allowedHosts".to_owned())
+        );
+        assert_eq!(
+            allowed.check_hostname("x.example"),
+            Err("target hostname \"x.example\" is not added to the Kibana config xpack.actions.allowedHosts".to_owned())
+        );
+        assert!(
+            allowed
+                .check_url("https://hooks.example.com:8443/a")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        assert_eq!(
+            AllowedHosts::parse(&["ok.example".to_owned(), "not a host".to_owned()]),
+            Err("\"not a host\" is not a hostname, \"*\", \"*.<domain>\", an IP address or a CIDR range".to_owned())
+        );
+    }
+
+    #[test]
+    fn private_addresses() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_private(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::1", "100.128.0.1"] {
+            assert!(!is_private(public.parse().unwrap()), "{public}");
+        }
+    }
+}
