@@ -141,20 +141,29 @@ fn generated_key(data_dir: &Path) -> Result<String, StartError> {
         source,
     };
     match std::fs::read_to_string(&path) {
-        Ok(key) => return Ok(key.trim().to_owned()),
+        Ok(key) if key.trim().len() >= 32 => return Ok(key.trim().to_owned()),
+        Ok(_) => {
+            return Err(StartError::Invalid(format!(
+                "{}: the secrets key file holds fewer than 32 characters; restore it from a backup",
+                path.display()
+            )));
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
         Err(error) => return Err(io_error(error)),
     }
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     let key: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+    // Written whole to a temporary file, then renamed: a crash never leaves a short key.
+    let temporary = data_dir.join("encryption.key.tmp");
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).map_err(io_error)?;
+    let mut file = options.open(&temporary).map_err(io_error)?;
     file.write_all(key.as_bytes())
         .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&temporary, &path))
         .map_err(io_error)?;
     tracing::info!(path = %path.display(), "Generated a secrets key; back it up with the data directory.");
     Ok(key)

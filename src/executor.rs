@@ -49,12 +49,12 @@ impl ExecutionResult {
         }
     }
 
-    fn error(connector_id: &str, error: &ExecuteError, default_source: ErrorSource) -> Self {
+    fn error(connector_id: &str, error: &ExecuteError, source: ErrorSource) -> Self {
         Self {
             status: Status::Error,
             message: Some(error.message().to_owned()),
             data: None,
-            error_source: Some(error.error_source().unwrap_or(default_source).as_str()),
+            error_source: Some(source.as_str()),
             connector_id: connector_id.to_owned(),
             retry: error.retry().map(retry_value),
             service_message: error.service_message().map(str::to_owned),
@@ -93,10 +93,8 @@ pub async fn execute(
         )
     };
 
-    let params = match connector_types::validate_params(connector_type.as_ref(), params) {
-        Ok(params) => params,
-        Err(error) => return Ok(invalid(&error, ErrorSource::User)),
-    };
+    // Kibana opens the secrets while loading, before it looks at params. Unlike
+    // Kibana (a bare 500), the failure is a result that says what is wrong.
     let secrets = match &connector.secrets {
         Ok(secrets) => secrets,
         Err(error) => {
@@ -108,6 +106,10 @@ pub async fn execute(
                 .with_retry(Retry::No);
             return Ok(ExecutionResult::error(id, &failure, ErrorSource::Framework));
         }
+    };
+    let params = match connector_types::validate_params(connector_type.as_ref(), params) {
+        Ok(params) => params,
+        Err(error) => return Ok(invalid(&error, ErrorSource::User)),
     };
     // Settings may have changed since the connector was saved: check it again.
     let valid = match connector_types::validate_connector(

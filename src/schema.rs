@@ -200,12 +200,6 @@ impl Schema {
             .map(|it| it.unwrap_or(Value::Null))
     }
 
-    /// Validates a value that may be absent (`None` is JavaScript's `undefined`).
-    /// Returns `None` when it is absent and allowed to be.
-    pub fn validate_optional(&self, value: Option<&Value>) -> Result<Option<Value>, SchemaError> {
-        self.validate_at(value, &mut Vec::new())
-    }
-
     fn validate_at(
         &self,
         value: Option<&Value>,
@@ -598,6 +592,15 @@ mod tests {
                 .validate(&json!({ "flag": "true", "port": "25", "details": "{\"a\":1}" }))
                 .unwrap(),
             json!({ "flag": true, "port": 25, "details": { "a": 1 } })
+        );
+    }
+
+    #[test]
+    fn arrays_may_be_limited_in_size() {
+        check_error(
+            &array(number()).max_size(2),
+            json!([1, 2, 3]),
+            "array size is [3], but cannot be greater than [2]",
         );
     }
 

@@ -261,7 +261,7 @@ impl ConnectorService {
                 .iter()
                 .map(|(id, preconfigured)| preconfigured_view(id, preconfigured)),
         );
-        views.sort_by_cached_key(|view| (collation_key(&view.name), view.name.clone()));
+        views.sort_by_cached_key(|view| (collation_key(&view.name), case_tie_breaker(&view.name)));
         Ok(views)
     }
 
@@ -350,6 +350,19 @@ fn collation_key(name: &str) -> String {
     name.nfd()
         .filter(|it| !is_combining_mark(*it))
         .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Between names equal but for case, lower case first, as ICU orders them.
+fn case_tie_breaker(name: &str) -> String {
+    name.chars()
+        .map(|it| {
+            if it.is_lowercase() {
+                it.to_uppercase().next().unwrap_or(it)
+            } else {
+                it.to_lowercase().next().unwrap_or(it)
+            }
+        })
         .collect()
 }
 

@@ -1,18 +1,20 @@
 //! Logging: human-readable lines by default, JSON with `logging.json: true`.
-//! `RUST_LOG` overrides the level for debugging.
 
 use tracing_subscriber::{EnvFilter, fmt};
 
 /// Installs the global subscriber. Call once, from `main`.
+///
+/// `logging.root.level` applies to Switchboard's own lines. Libraries log at warn
+/// and above whatever the level (their debug output can show request details), but
+/// at `all`, which is for debugging the server itself.
 pub fn init(level: &str, json: bool) {
-    let level = match level {
-        "all" => "trace",
-        "fatal" => "error",
-        other => other,
+    let filter = match level {
+        "all" => "trace".to_owned(),
+        "fatal" => "warn,switchboard=error".to_owned(),
+        other => format!("warn,switchboard={other}"),
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = fmt()
-        .with_env_filter(filter)
+        .with_env_filter(EnvFilter::new(filter))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_writer(std::io::stdout);
     if json {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::{
     AppState,
     error::ApiError,
-    extract::{ConnectorId, JsonBody, Space},
+    extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
     schema::{Schema, any, object, record, string},
@@ -87,13 +87,6 @@ static UPDATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
         ("secrets", free_form_object()),
     ])
 });
-
-/// Checks a body against its schema, naming fields as Kibana does (`[request body.name]`).
-pub(super) fn check_body(schema: &Schema, body: &Value) -> Result<Value, ApiError> {
-    schema
-        .validate(body)
-        .map_err(|error| ApiError::Invalid(error.in_namespace("request body")))
-}
 
 fn input(mut body: Value) -> ConnectorInput {
     ConnectorInput {

@@ -19,6 +19,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("Request must contain a kbn-xsrf header.")]
     MissingXsrf,
+    #[error("Invalid request payload JSON format")]
+    MalformedJson,
     #[error("Payload content length greater than maximum allowed: {0}")]
     PayloadTooLarge(usize),
     #[error("Not Found")]
@@ -33,7 +35,9 @@ const INTERNAL_MESSAGE: &str =
 impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::Invalid(_) | Self::BadRequest(_) | Self::MissingXsrf => StatusCode::BAD_REQUEST,
+            Self::Invalid(_) | Self::BadRequest(_) | Self::MissingXsrf | Self::MalformedJson => {
+                StatusCode::BAD_REQUEST
+            }
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::Service(error) => match error {

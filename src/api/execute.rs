@@ -7,9 +7,8 @@ use axum::{Json, extract::State};
 
 use super::{
     AppState,
-    connectors::check_body,
     error::ApiError,
-    extract::{ConnectorId, JsonBody, Space},
+    extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
     executor::{self, ExecutionResult},

@@ -1,27 +1,39 @@
 //! Extractors that read requests the way Kibana does: the space from `/s/{space_id}`,
-//! path ids, and JSON bodies whose failures come out in Kibana's envelope.
+//! path ids, and JSON bodies checked against their schemas with Kibana's messages.
 
 use axum::{
-    body::Bytes,
     extract::{FromRequest, FromRequestParts, RawPathParams, Request},
-    http::{StatusCode, request::Parts},
+    http::request::Parts,
 };
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{AppState, error::ApiError};
+use crate::schema::Schema;
 
 /// The space a request is for: `default` unless the path starts with `/s/{space_id}`.
+/// Like Kibana, only `[a-z0-9_-]+` is a space id; any other prefix is no route at all.
 pub struct Space(pub String);
 
 impl FromRequestParts<AppState> for Space {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let space = path_param(parts, state, "space_id")
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .unwrap_or_else(|| "default".to_owned());
-        Ok(Self(space))
+            .map_err(|_| ApiError::RouteNotFound)?;
+        match params.iter().find(|(key, _)| *key == "space_id") {
+            None => Ok(Self("default".to_owned())),
+            Some((_, space)) if is_space_id(space) => Ok(Self(space.to_owned())),
+            Some(_) => Err(ApiError::RouteNotFound),
+        }
     }
+}
+
+fn is_space_id(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|it| it.is_ascii_lowercase() || it.is_ascii_digit() || it == b'_' || it == b'-')
 }
 
 /// The connector id in the path (`{id}`), percent-decoded.
@@ -31,43 +43,40 @@ impl FromRequestParts<AppState> for ConnectorId {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        path_param(parts, state, "id")
+        let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map(Self)
+            .map_err(|_| ApiError::RouteNotFound)?;
+        params
+            .iter()
+            .find(|(key, _)| *key == "id")
+            .map(|(_, id)| Self(id.to_owned()))
             .ok_or(ApiError::RouteNotFound)
     }
 }
 
-async fn path_param(parts: &mut Parts, state: &AppState, name: &str) -> Option<String> {
-    let params = RawPathParams::from_request_parts(parts, state).await.ok()?;
-    params
-        .iter()
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_owned())
-}
+/// The body as parsed by the request rules in `api/mod.rs`; `None` when it was empty.
+#[derive(Clone)]
+pub struct ParsedBody(pub Option<Value>);
 
 /// A JSON request body, before its schema is checked. An empty body reads as `{}`,
-/// as Kibana treats it; any content type is accepted.
+/// as Kibana treats it.
 pub struct JsonBody(pub Value);
 
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(state.max_payload)
-                } else {
-                    ApiError::BadRequest("Invalid request payload JSON format".to_owned())
-                }
-            })?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self(Value::Object(Default::default())));
-        }
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(|_| ApiError::BadRequest("Invalid request payload JSON format".to_owned()))
+    async fn from_request(mut request: Request, _state: &AppState) -> Result<Self, ApiError> {
+        let parsed = request
+            .extensions_mut()
+            .remove::<ParsedBody>()
+            .and_then(|it| it.0);
+        Ok(Self(parsed.unwrap_or_else(|| Value::Object(Map::new()))))
     }
+}
+
+/// Checks a body against its schema, naming fields as Kibana does (`[request body.name]`).
+pub fn check_body(schema: &Schema, body: &Value) -> Result<Value, ApiError> {
+    schema
+        .validate(body)
+        .map_err(|error| ApiError::Invalid(error.in_namespace("request body")))
 }

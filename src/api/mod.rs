@@ -1,5 +1,6 @@
 //! The HTTP API: Kibana's connector routes, each also under `/s/{space_id}/`, with
-//! Kibana's request rules (`kbn-xsrf`, body limit, strict bodies) and error envelope.
+//! Kibana's request rules (body limit, JSON, `kbn-xsrf`, strict bodies) and error
+//! envelope.
 
 mod connector_types;
 mod connectors;
@@ -11,21 +12,24 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
-    http::{HeaderValue, Method},
+    body::{Body, to_bytes},
+    extract::{Request, State},
+    http::{HeaderValue, Method, header::CONTENT_LENGTH, header::CONTENT_TYPE},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
+use serde_json::Value;
 
 pub use self::error::ApiError;
+use self::extract::ParsedBody;
 use crate::service::ConnectorService;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<ConnectorService>,
-    /// `server.maxPayload`, for the 413 message.
+    /// `server.maxPayload`: the largest request body, in bytes.
     pub max_payload: usize,
 }
 
@@ -52,37 +56,90 @@ pub fn router(state: AppState) -> Router {
         .merge(actions.clone())
         .nest("/s/{space_id}", actions)
         // A route layer runs only for matched routes: unknown paths are 404 before
-        // the XSRF check, as in Kibana.
-        .route_layer(middleware::from_fn(require_xsrf))
+        // anything else, as in Kibana.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            kibana_request_rules,
+        ))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.max_payload))
-        .layer(middleware::map_response(add_version_header))
+        .layer(middleware::map_response(json_charset))
         .with_state(state)
 }
 
-/// Kibana's XSRF rule: a request that changes something must carry `kbn-xsrf` (any
-/// value) or `kbn-version`.
-async fn require_xsrf(request: Request, next: Next) -> Response {
+/// Kibana's (Hapi's) order: read and parse the body (413, malformed JSON), then the
+/// XSRF rule, then the route. Public routes answer with `elastic-api-version`.
+async fn kibana_request_rules(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let request = match read_json_body(request, state.max_payload).await {
+        Ok(request) => request,
+        Err(error) => return with_version(error.into_response()),
+    };
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let headers = request.headers();
-    if safe || headers.contains_key("kbn-xsrf") || headers.contains_key("kbn-version") {
-        next.run(request).await
-    } else {
-        ApiError::MissingXsrf.into_response()
+    // Only presence counts; `kbn-version` satisfies the rule too.
+    if !safe && !headers.contains_key("kbn-xsrf") && !headers.contains_key("kbn-version") {
+        return with_version(ApiError::MissingXsrf.into_response());
     }
+    with_version(next.run(request).await)
+}
+
+/// Reads the whole body (GET and HEAD have none) and parses it as JSON, leaving the
+/// value for [`extract::JsonBody`]. Any content type is read as JSON.
+async fn read_json_body(request: Request, limit: usize) -> Result<Request, ApiError> {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        return Ok(request);
+    }
+    let declared_length = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|it| it.to_str().ok())
+        .and_then(|it| it.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let (mut parts, body) = request.into_parts();
+    // Past the limit (or a broken upload) reading stops; nothing more is buffered.
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(limit))?;
+    let parsed = if bytes.is_empty() {
+        None
+    } else {
+        Some(serde_json::from_slice::<Value>(&bytes).map_err(|_| ApiError::MalformedJson)?)
+    };
+    parts.extensions.insert(ParsedBody(parsed));
+    Ok(Request::from_parts(parts, Body::empty()))
+}
+
+fn with_version(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert("elastic-api-version", API_VERSION);
+    response
 }
 
 async fn not_found() -> ApiError {
     ApiError::RouteNotFound
 }
 
-async fn add_version_header(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert("elastic-api-version", API_VERSION);
+/// Kibana's JSON answers say their charset.
+async fn json_charset(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|it| it == "application/json")
+    {
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
     response
 }

@@ -42,7 +42,6 @@ pub struct ExecuteError {
     message: String,
     service_message: Option<String>,
     retry: Option<Retry>,
-    error_source: Option<ErrorSource>,
 }
 
 impl ExecuteError {
@@ -52,7 +51,6 @@ impl ExecuteError {
             message: message.into(),
             service_message: None,
             retry: None,
-            error_source: None,
         }
     }
 
@@ -63,11 +61,6 @@ impl ExecuteError {
 
     pub fn with_retry(mut self, retry: Retry) -> Self {
         self.retry = Some(retry);
-        self
-    }
-
-    pub fn with_error_source(mut self, error_source: ErrorSource) -> Self {
-        self.error_source = Some(error_source);
         self
     }
 
@@ -82,15 +75,44 @@ impl ExecuteError {
     pub fn retry(&self) -> Option<Retry> {
         self.retry
     }
-
-    pub fn error_source(&self) -> Option<ErrorSource> {
-        self.error_source
-    }
 }
+
+/// The longest wait a `Retry-After` may ask for; longer ones are shortened to it, so a
+/// hostile or broken service cannot push a retry past any representable time.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Reads `Retry-After` given as whole seconds, the only form Kibana's connectors honour.
 pub fn retry_after_seconds(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
     let seconds: u64 = value.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds))
+    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_and_bounded() {
+        let headers = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+            headers
+        };
+        assert_eq!(
+            retry_after_seconds(&headers("120")),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after_seconds(&headers("18446744073709551615")),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(
+            retry_after_seconds(&headers("Wed, 21 Oct 2015 07:28:00 GMT")),
+            None
+        );
+        assert_eq!(retry_after_seconds(&HeaderMap::new()), None);
+    }
 }

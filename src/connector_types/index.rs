@@ -24,7 +24,20 @@ pub struct Cluster {
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cluster")
-            .field("hosts", &self.hosts)
+            .field(
+                "hosts",
+                &self
+                    .hosts
+                    .iter()
+                    .map(|host| {
+                        format!(
+                            "{}://{}",
+                            host.scheme(),
+                            host.host_str().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
             .field(
                 "authorization",
                 &self.authorization.as_ref().map(|_| "[redacted]"),
@@ -89,7 +102,10 @@ impl Index {
                 .header("accept", "application/json")
                 .body(body.clone());
             if let Some(authorization) = &self.cluster.authorization {
-                request = request.header("authorization", authorization);
+                let mut value = reqwest::header::HeaderValue::from_str(authorization)
+                    .map_err(|_| indexing_error("invalid Elasticsearch credentials".to_owned()))?;
+                value.set_sensitive(true);
+                request = request.header(reqwest::header::AUTHORIZATION, value);
             }
             let response = match self.client.send(request, &TlsOverrides::default()).await {
                 Ok(response) => response,

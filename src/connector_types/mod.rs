@@ -142,10 +142,19 @@ impl std::fmt::Display for InvalidConnector {
 }
 
 /// Config and secrets as they are stored: validated, defaults filled in.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ValidConnector {
     pub config: Value,
     pub secrets: Value,
+}
+
+impl std::fmt::Debug for ValidConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidConnector")
+            .field("config", &self.config)
+            .field("secrets", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Checks config and secrets in Kibana's order: config shape and rules, secrets shape

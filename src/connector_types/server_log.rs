@@ -58,18 +58,23 @@ impl ConnectorType for ServerLog {
         connector: Connector<'a>,
         params: Value,
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
-        let message = sanitize(params["message"].as_str().unwrap_or_default());
-        let level = params["level"].as_str().unwrap_or("info");
-        let connector_id = connector.id;
-        match level {
-            "trace" => tracing::trace!(target: LOG_TARGET, connector_id, "Server log: {message}"),
-            "debug" => tracing::debug!(target: LOG_TARGET, connector_id, "Server log: {message}"),
-            "info" => tracing::info!(target: LOG_TARGET, connector_id, "Server log: {message}"),
-            "warn" => tracing::warn!(target: LOG_TARGET, connector_id, "Server log: {message}"),
-            // tracing has no level above error; Kibana's fatal lands there.
-            _ => tracing::error!(target: LOG_TARGET, connector_id, "Server log: {message}"),
-        }
-        Box::pin(async { Ok(None) })
+        Box::pin(async move {
+            log(connector.id, &params);
+            Ok(None)
+        })
+    }
+}
+
+fn log(connector_id: &str, params: &Value) {
+    let message = sanitize(params["message"].as_str().unwrap_or_default());
+    let level = params["level"].as_str().unwrap_or("info");
+    match level {
+        "trace" => tracing::trace!(target: LOG_TARGET, connector_id, "Server log: {message}"),
+        "debug" => tracing::debug!(target: LOG_TARGET, connector_id, "Server log: {message}"),
+        "info" => tracing::info!(target: LOG_TARGET, connector_id, "Server log: {message}"),
+        "warn" => tracing::warn!(target: LOG_TARGET, connector_id, "Server log: {message}"),
+        // tracing has no level above error; Kibana's fatal lands there.
+        _ => tracing::error!(target: LOG_TARGET, connector_id, "Server log: {message}"),
     }
 }
 

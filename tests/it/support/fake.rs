@@ -4,7 +4,10 @@
 use std::{
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
+
+use tokio::sync::watch;
 
 use axum::{
     Router,
@@ -70,6 +73,7 @@ type Responder = dyn Fn(&Recorded) -> Reply + Send + Sync;
 pub struct FakeServer {
     pub address: SocketAddr,
     requests: Arc<Mutex<Vec<Recorded>>>,
+    arrived: watch::Receiver<usize>,
 }
 
 impl FakeServer {
@@ -77,10 +81,13 @@ impl FakeServer {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let respond: Arc<Responder> = Arc::new(respond);
         let recorder = requests.clone();
+        let (arrival, arrived) = watch::channel(0);
+        let arrival = Arc::new(arrival);
         let router = Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
                 let recorder = recorder.clone();
                 let respond = respond.clone();
+                let arrival = arrival.clone();
                 async move {
                     let recorded = Recorded {
                         method,
@@ -90,7 +97,12 @@ impl FakeServer {
                         body: String::from_utf8_lossy(&body).into_owned(),
                     };
                     let reply = respond(&recorded);
-                    recorder.lock().unwrap().push(recorded);
+                    let count = {
+                        let mut requests = recorder.lock().unwrap();
+                        requests.push(recorded);
+                        requests.len()
+                    };
+                    arrival.send_replace(count);
                     match reply {
                         Reply::Respond {
                             status,
@@ -114,7 +126,20 @@ impl FakeServer {
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Self { address, requests }
+        Self {
+            address,
+            requests,
+            arrived,
+        }
+    }
+
+    /// Waits (boundedly) until `count` requests have arrived.
+    pub async fn wait_for_requests(&self, count: usize) {
+        let mut arrived = self.arrived.clone();
+        tokio::time::timeout(Duration::from_secs(20), arrived.wait_for(|it| *it >= count))
+            .await
+            .expect("the requests arrive in time")
+            .expect("the fake is running");
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -135,8 +160,18 @@ impl FakeServer {
     }
 }
 
-/// A loopback port nothing listens on: connections to it are refused.
-pub async fn closed_port() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
+/// A loopback port that is bound but not listening: connections to it are refused,
+/// and no other test can take it while the guard lives.
+pub struct ClosedPort {
+    pub port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ClosedPort {
+        port: socket.local_addr().unwrap().port(),
+        _socket: socket,
+    }
 }
