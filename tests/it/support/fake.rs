@@ -7,7 +7,9 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::watch;
+use axum::serve::Listener;
+use tokio::{net::TcpListener, sync::watch};
+use tokio_rustls::{TlsAcceptor, rustls::ServerConfig, server::TlsStream};
 
 use axum::{
     Router,
@@ -39,6 +41,8 @@ pub enum Reply {
         headers: Vec<(&'static str, String)>,
         body: String,
     },
+    /// Streams the body in chunks, without a Content-Length.
+    Chunked { status: u16, body: String },
     /// Never answers: for timeouts.
     Hang,
 }
@@ -72,12 +76,37 @@ type Responder = dyn Fn(&Recorded) -> Reply + Send + Sync;
 
 pub struct FakeServer {
     pub address: SocketAddr,
+    scheme: &'static str,
     requests: Arc<Mutex<Vec<Recorded>>>,
     arrived: watch::Receiver<usize>,
 }
 
 impl FakeServer {
     pub async fn start(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, "http", respond)
+    }
+
+    /// The same over TLS with this server configuration.
+    pub async fn start_tls(
+        config: Arc<ServerConfig>,
+        respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TlsListener {
+            tcp: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            acceptor: TlsAcceptor::from(config),
+        };
+        Self::serve(listener, "https", respond)
+    }
+
+    fn serve<L>(
+        listener: L,
+        scheme: &'static str,
+        respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self
+    where
+        L: Listener<Addr = SocketAddr>,
+    {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let respond: Arc<Responder> = Arc::new(respond);
         let recorder = requests.clone();
@@ -116,21 +145,29 @@ impl FakeServer {
                             }
                             response.body(Body::from(body)).unwrap()
                         }
+                        Reply::Chunked { status, body } => Response::builder()
+                            .status(StatusCode::from_u16(status).unwrap())
+                            .body(Body::new(ChunkedBody::new(body)))
+                            .unwrap(),
                         Reply::Hang => std::future::pending().await,
                     }
                 }
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
         Self {
             address,
+            scheme,
             requests,
             arrived,
         }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.address)
     }
 
     /// Waits (boundedly) until `count` requests have arrived.
@@ -140,10 +177,6 @@ impl FakeServer {
             .await
             .expect("the requests arrive in time")
             .expect("the fake is running");
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
     }
 
     /// Every request received so far, in order.
@@ -173,5 +206,65 @@ pub fn closed_port() -> ClosedPort {
     ClosedPort {
         port: socket.local_addr().unwrap().port(),
         _socket: socket,
+    }
+}
+
+/// Accepts TLS connections; a failed handshake (a client the server refuses) is
+/// dropped and the next connection accepted.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, address)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A body sent in 1 KiB frames with no Content-Length.
+struct ChunkedBody {
+    chunks: std::collections::VecDeque<Bytes>,
+}
+
+impl ChunkedBody {
+    fn new(body: String) -> Self {
+        Self {
+            chunks: body
+                .into_bytes()
+                .chunks(1024)
+                .map(Bytes::copy_from_slice)
+                .collect(),
+        }
+    }
+}
+
+impl http_body::Body for ChunkedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(
+            self.chunks
+                .pop_front()
+                .map(|it| Ok(http_body::Frame::data(it))),
+        )
     }
 }

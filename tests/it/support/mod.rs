@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod fake;
+pub mod pki;
 pub mod process;
+pub mod proxy;
 
 pub use self::{
     app::{TestApp, TestResponse},
