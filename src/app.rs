@@ -67,7 +67,8 @@ impl Application {
             None => generated_key(data_dir)?,
         };
         let secret_box = SecretBox::new(&encryption_key, &settings.decryption_only_keys);
-        let store = Store::open_sqlite(data_dir).await?;
+        let store = Store::open(&settings.database, data_dir).await?;
+        tracing::info!(backend = store.backend(), "Store opened.");
 
         let outbound_settings = outbound_settings(&settings)?;
         let validation = ValidationContext {

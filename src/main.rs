@@ -1,9 +1,9 @@
 //! The `switchboard` command.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{error::Error, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
-use switchboard::{app::Application, settings::Settings, telemetry};
+use switchboard::{app::Application, settings::Settings, store::Store, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -17,54 +17,82 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP server.
+    /// Run the HTTP server (applies pending migrations first).
     Serve {
+        /// A YAML settings file with kibana.yml's key names.
+        #[arg(long, env = "SWITCHBOARD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Apply the database migrations this binary knows, then exit.
+    Migrate {
         /// A YAML settings file with kibana.yml's key names.
         #[arg(long, env = "SWITCHBOARD_CONFIG")]
         config: Option<PathBuf>,
     },
 }
 
+/// Exit status for a configuration or start-up problem (sysexits' EX_CONFIG).
+const EXIT_CONFIG: u8 = 78;
+
 fn main() -> ExitCode {
     let Cli { command } = Cli::parse();
-    match command {
-        Command::Serve { config } => serve(config),
-    }
-}
-
-fn serve(config: Option<PathBuf>) -> ExitCode {
+    let config = match &command {
+        Command::Serve { config } | Command::Migrate { config } => config.clone(),
+    };
     let settings = match Settings::load(config.as_deref()) {
         Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("switchboard: {error}");
-            return ExitCode::from(78);
-        }
+        Err(error) => return fail(&error),
     };
     telemetry::init(&settings.log_level, settings.log_json);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("switchboard: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return fail(&error),
     };
-    runtime.block_on(async {
-        let application = match Application::build(settings).await {
-            Ok(application) => application,
-            Err(error) => {
-                tracing::error!("Cannot start: {error}");
-                eprintln!("switchboard: {error}");
-                return ExitCode::from(78);
-            }
-        };
-        match application.run_until(shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                tracing::error!("Server stopped: {error}");
-                ExitCode::FAILURE
-            }
+    match command {
+        Command::Serve { .. } => runtime.block_on(serve(settings)),
+        Command::Migrate { .. } => runtime.block_on(migrate(settings)),
+    }
+}
+
+async fn serve(settings: Settings) -> ExitCode {
+    let application = match Application::build(settings).await {
+        Ok(application) => application,
+        Err(error) => return fail(&error),
+    };
+    match application.run_until(shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("Server stopped: {error}");
+            ExitCode::FAILURE
         }
-    })
+    }
+}
+
+async fn migrate(settings: Settings) -> ExitCode {
+    if let Err(error) = std::fs::create_dir_all(&settings.data_dir) {
+        return fail(&error);
+    }
+    match Store::open(&settings.database, &settings.data_dir).await {
+        Ok(store) => {
+            println!("switchboard: migrations applied ({}).", store.backend());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
+}
+
+/// Prints an error with its causes on stderr and exits with the configuration status.
+fn fail(error: &dyn Error) -> ExitCode {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!("Cannot start: {message}");
+    eprintln!("switchboard: {message}");
+    ExitCode::from(EXIT_CONFIG)
 }
 
 /// Ctrl-C or SIGTERM.

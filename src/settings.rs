@@ -11,6 +11,8 @@ use std::{
 
 use serde_json::{Map, Value, json};
 
+use crate::store::DatabaseSettings;
+
 use crate::schema::{
     Schema, SchemaError, any, array, boolean, literal, maybe, number, object, one_of, record,
     string,
@@ -35,6 +37,7 @@ pub struct Settings {
     /// `xpack.actions.webhook.ssl.pfx.enabled`.
     pub webhook_pfx_enabled: bool,
     pub elasticsearch: ElasticsearchSettings,
+    pub database: DatabaseSettings,
     pub log_level: String,
     pub log_json: bool,
 }
@@ -244,6 +247,15 @@ impl Settings {
                 password: text("elasticsearch.password"),
                 api_key: text("elasticsearch.apiKey"),
             },
+            database: DatabaseSettings {
+                url: text("database.url"),
+                schema: text("database.schema").unwrap_or_else(|| "public".to_owned()),
+                max_connections: get("database.pool.maxConnections").as_u64().unwrap_or(10) as u32,
+                connect_timeout: duration(get("database.connectTimeout"))
+                    .unwrap_or(Duration::from_secs(5)),
+                statement_timeout: duration(get("database.statementTimeout"))
+                    .unwrap_or(Duration::from_secs(10)),
+            },
             log_level: text("logging.root.level").unwrap_or_else(|| "info".to_owned()),
             log_json: get("logging.json").as_bool().unwrap_or(false),
         })
@@ -269,6 +281,29 @@ fn settings_schema() -> Schema {
             ]),
         ),
         ("path", object([("data", string().default("data"))])),
+        (
+            "database",
+            object([
+                ("url", maybe(string().check(database_url))),
+                ("schema", string().default("public").check(schema_name)),
+                (
+                    "pool",
+                    object([("maxConnections", number().default(10).check(pool_size))]),
+                ),
+                (
+                    "connectTimeout",
+                    one_of([number(), string()])
+                        .default("5s")
+                        .check(duration_check),
+                ),
+                (
+                    "statementTimeout",
+                    one_of([number(), string()])
+                        .default("10s")
+                        .check(duration_check),
+                ),
+            ]),
+        ),
         (
             "logging",
             object([
@@ -395,6 +430,38 @@ fn settings_schema() -> Schema {
             ]),
         ),
     ])
+}
+
+fn database_url(value: &Value) -> Result<(), String> {
+    let text = value.as_str().unwrap_or_default();
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        // Never repeat the value: it may hold a password.
+        Err("must be a postgres:// URL".to_owned())
+    }
+}
+
+fn schema_name(value: &Value) -> Result<(), String> {
+    let text = value.as_str().unwrap_or_default();
+    let mut characters = text.chars();
+    let valid = characters
+        .next()
+        .is_some_and(|it| it.is_ascii_lowercase() || it == '_')
+        && characters.all(|it| it.is_ascii_lowercase() || it.is_ascii_digit() || it == '_')
+        && text.len() <= 63;
+    if valid {
+        Ok(())
+    } else {
+        Err("must be a lower-case identifier ([a-z_][a-z0-9_]*, at most 63 characters)".to_owned())
+    }
+}
+
+fn pool_size(value: &Value) -> Result<(), String> {
+    match value.as_u64() {
+        Some(1..=1000) => Ok(()),
+        _ => Err("must be a whole number from 1 to 1000".to_owned()),
+    }
 }
 
 fn verification_mode() -> Schema {
@@ -576,6 +643,11 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
     ("server.port", EnvironmentValue::Yaml),
     ("server.maxPayload", EnvironmentValue::Yaml),
     ("path.data", EnvironmentValue::Text),
+    ("database.url", EnvironmentValue::Text),
+    ("database.schema", EnvironmentValue::Text),
+    ("database.pool.maxConnections", EnvironmentValue::Yaml),
+    ("database.connectTimeout", EnvironmentValue::Yaml),
+    ("database.statementTimeout", EnvironmentValue::Yaml),
     ("logging.root.level", EnvironmentValue::Text),
     ("logging.json", EnvironmentValue::Yaml),
     ("elasticsearch.hosts", EnvironmentValue::Yaml),

@@ -63,9 +63,19 @@ fn no_blank_strings(value: &Value) -> Result<(), String> {
     }
 }
 
+/// A connector's name: not blank, and without U+0000, which PostgreSQL's text
+/// cannot hold (refused on every backend, so they all behave alike).
 fn name() -> Schema {
-    string().check(no_blank_strings)
+    string().check(|value| {
+        no_blank_strings(value)?;
+        if value.as_str().is_some_and(|it| it.contains('\0')) {
+            return Err(NUL_MESSAGE.to_owned());
+        }
+        Ok(())
+    })
 }
+
+pub(super) const NUL_MESSAGE: &str = "value must not contain the NUL character";
 
 fn free_form_object() -> Schema {
     record(any().check(no_blank_strings)).default(json!({}))

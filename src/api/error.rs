@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{schema::SchemaError, service::ServiceError};
+use crate::{schema::SchemaError, service::ServiceError, store::StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -29,6 +29,8 @@ pub enum ApiError {
     Service(#[from] ServiceError),
 }
 
+const UNAVAILABLE_MESSAGE: &str = "The database is unavailable. Try again later.";
+
 const INTERNAL_MESSAGE: &str =
     "An internal server error occurred. Check Kibana server logs for details.";
 
@@ -47,6 +49,7 @@ impl ApiError {
                 ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
                 ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
+                ServiceError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Store(_) | ServiceError::Corrupt { .. } => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -58,7 +61,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %error_chain(&self), "Request refused: the database is unavailable.");
+            UNAVAILABLE_MESSAGE.to_owned()
+        } else if status.is_server_error() {
             let chain = error_chain(&self);
             tracing::error!(error = %chain, "Request failed.");
             INTERNAL_MESSAGE.to_owned()

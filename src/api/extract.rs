@@ -8,7 +8,7 @@ use axum::{
 use serde_json::{Map, Value};
 
 use super::{AppState, error::ApiError};
-use crate::schema::Schema;
+use crate::schema::{Schema, SchemaError};
 
 /// The space a request is for: `default` unless the path starts with `/s/{space_id}`.
 /// Like Kibana, only `[a-z0-9_-]+` is a space id; any other prefix is no route at all.
@@ -46,11 +46,17 @@ impl FromRequestParts<AppState> for ConnectorId {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::RouteNotFound)?;
-        params
+        let (_, id) = params
             .iter()
             .find(|(key, _)| *key == "id")
-            .map(|(_, id)| Self(id.to_owned()))
-            .ok_or(ApiError::RouteNotFound)
+            .ok_or(ApiError::RouteNotFound)?;
+        if id.contains('\0') {
+            return Err(ApiError::Invalid(
+                SchemaError::new(&["id".to_owned()], super::connectors::NUL_MESSAGE)
+                    .in_namespace("request params"),
+            ));
+        }
+        Ok(Self(id.to_owned()))
     }
 }
 

@@ -4,11 +4,40 @@
 //! The store knows SQL and nothing about connector types or HTTP. Secrets reach it
 //! already sealed.
 
+mod postgres;
 mod sqlite;
 
-use std::path::Path;
+use std::{path::Path, time::Duration};
 
-pub use self::sqlite::SqliteStore;
+use sqlx::migrate::{Migrate, MigrateError, Migrator};
+
+pub use self::{postgres::PostgresStore, sqlite::SqliteStore};
+
+/// How to reach the store: `database.*` settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `postgres://...` selects PostgreSQL; `None` keeps the embedded SQLite file.
+    pub url: Option<String>,
+    /// The PostgreSQL schema the tables live in (created if missing).
+    pub schema: String,
+    pub max_connections: u32,
+    /// How long to wait for a connection before answering 503.
+    pub connect_timeout: Duration,
+    /// The longest one statement may run (PostgreSQL).
+    pub statement_timeout: Duration,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            schema: "public".to_owned(),
+            max_connections: 10,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
 
 /// A stored connector. `secrets` is the sealed value, opened only to execute.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -36,28 +65,103 @@ pub enum StoreError {
     /// The id is taken (in any space: ids are global, as in Kibana).
     #[error("a connector with this id already exists")]
     Conflict,
+    /// The database cannot be reached or is refusing work now; trying later may help.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    #[error("database.url is not a valid database URL")]
+    InvalidUrl,
+    #[error(
+        "the database schema is at version {applied}, newer than this binary knows (up to {known}): run a newer Switchboard"
+    )]
+    SchemaTooNew { applied: i64, known: i64 },
     #[error("database migration failed")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(#[source] MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        use sqlx::Error;
+        match &error {
+            Error::Database(database) if database.is_unique_violation() => Self::Conflict,
+            Error::PoolTimedOut
+            | Error::PoolClosed
+            | Error::Io(_)
+            | Error::Tls(_)
+            | Error::WorkerCrashed => Self::Unavailable(error),
+            // PostgreSQL's connection exceptions (08), operator interventions such as a
+            // shutdown or a statement timeout (57), too many connections (53300);
+            // SQLite's busy and locked (5, 6).
+            Error::Database(database)
+                if database.code().is_some_and(|code| {
+                    code.starts_with("08")
+                        || code.starts_with("57")
+                        || code == "53300"
+                        || code == "5"
+                        || code == "6"
+                }) =>
+            {
+                Self::Unavailable(error)
+            }
+            _ => Self::Database(error),
+        }
+    }
+}
+
+impl From<MigrateError> for StoreError {
+    fn from(error: MigrateError) -> Self {
+        match error {
+            MigrateError::Execute(error) => error.into(),
+            other => Self::Migrate(other),
+        }
+    }
+}
+
+/// Applies the migrations the binary knows. A database migrated by a newer binary is
+/// refused rather than used with a schema this one does not understand.
+async fn run_migrations<'a, A>(migrator: &Migrator, connection: A) -> Result<(), StoreError>
+where
+    A: sqlx::Acquire<'a>,
+    <A::Connection as std::ops::Deref>::Target: Migrate,
+{
+    match migrator.run(connection).await {
+        Err(MigrateError::VersionMissing(applied)) => Err(StoreError::SchemaTooNew {
+            applied,
+            known: migrator.iter().map(|it| it.version).max().unwrap_or(0),
+        }),
+        other => Ok(other?),
+    }
 }
 
 /// The storage backend in use.
 #[derive(Clone)]
 pub enum Store {
     Sqlite(SqliteStore),
+    Postgres(PostgresStore),
 }
 
 impl Store {
-    /// Opens (creating if needed) the SQLite database in the data directory and
-    /// applies migrations.
+    /// Opens the store the settings name (PostgreSQL with `database.url`, else the
+    /// SQLite file in the data directory) and applies migrations.
     ///
     /// # Errors
-    /// When the file cannot be opened or migrated.
-    pub async fn open_sqlite(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(Self::Sqlite(
-            SqliteStore::open(&data_dir.join("switchboard.db")).await?,
-        ))
+    /// When the database cannot be reached, opened or migrated.
+    pub async fn open(settings: &DatabaseSettings, data_dir: &Path) -> Result<Self, StoreError> {
+        match &settings.url {
+            Some(url) => Ok(Self::Postgres(PostgresStore::open(url, settings).await?)),
+            None => Ok(Self::Sqlite(
+                SqliteStore::open(&data_dir.join("switchboard.db"), settings).await?,
+            )),
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
     }
 
     /// # Errors
@@ -65,6 +169,7 @@ impl Store {
     pub async fn insert(&self, row: &ConnectorRow) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(store) => store.insert(row).await,
+            Self::Postgres(store) => store.insert(row).await,
         }
     }
 
@@ -73,6 +178,7 @@ impl Store {
     pub async fn get(&self, space_id: &str, id: &str) -> Result<Option<ConnectorRow>, StoreError> {
         match self {
             Self::Sqlite(store) => store.get(space_id, id).await,
+            Self::Postgres(store) => store.get(space_id, id).await,
         }
     }
 
@@ -83,6 +189,7 @@ impl Store {
     pub async fn list(&self, space_id: &str) -> Result<Vec<ConnectorRow>, StoreError> {
         match self {
             Self::Sqlite(store) => store.list(space_id).await,
+            Self::Postgres(store) => store.list(space_id).await,
         }
     }
 
@@ -98,6 +205,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match self {
             Self::Sqlite(store) => store.update(space_id, id, change).await,
+            Self::Postgres(store) => store.update(space_id, id, change).await,
         }
     }
 
@@ -108,6 +216,7 @@ impl Store {
     pub async fn delete(&self, space_id: &str, id: &str) -> Result<bool, StoreError> {
         match self {
             Self::Sqlite(store) => store.delete(space_id, id).await,
+            Self::Postgres(store) => store.delete(space_id, id).await,
         }
     }
 }

@@ -1,13 +1,13 @@
 //! The embedded SQLite backend: one file in the data directory.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr};
 
 use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{ConnectorChange, ConnectorRow, StoreError};
+use super::{ConnectorChange, ConnectorRow, DatabaseSettings, StoreError, run_migrations};
 
 const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_secrets";
 
@@ -17,7 +17,7 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub(super) async fn open(path: &Path) -> Result<Self, StoreError> {
+    pub(super) async fn open(path: &Path, settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -25,18 +25,19 @@ impl SqliteStore {
             // process crashes, which is what WAL needs.
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(settings.statement_timeout);
         let pool = SqlitePoolOptions::new()
-            .max_connections(4)
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.connect_timeout)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        run_migrations(&sqlx::migrate!("./migrations/sqlite"), &pool).await?;
         Ok(Self { pool })
     }
 
     pub(super) async fn insert(&self, row: &ConnectorRow) -> Result<(), StoreError> {
         let now = crate::timestamp::iso(std::time::SystemTime::now());
-        let outcome = sqlx::query(
+        sqlx::query(
             "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, is_missing_secrets, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -50,14 +51,8 @@ impl SqliteStore {
         .bind(&now)
         .bind(&now)
         .execute(&self.pool)
-        .await;
-        match outcome {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                Err(StoreError::Conflict)
-            }
-            Err(error) => Err(error.into()),
-        }
+        .await?;
+        Ok(())
     }
 
     pub(super) async fn get(

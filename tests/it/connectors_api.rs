@@ -327,7 +327,7 @@ async fn list_sorts_by_name_ignoring_case_and_accents_and_counts_references() {
 #[tokio::test]
 async fn unicode_round_trips() {
     let app = TestApp::start().await;
-    let name = "Алерт 🚨 \u{2028} \"quoted\" \u{0}";
+    let name = "Алерт 🚨 \u{2028} \"quoted\" \u{1}";
     let id = app
         .create_connector(json!({
             "name": name,
@@ -343,6 +343,37 @@ async fn unicode_round_trips() {
 
     assert_eq!(fetched["name"], name);
     assert_eq!(fetched["config"]["headers"]["x-note"], "日本語");
+}
+
+#[tokio::test]
+async fn nul_characters_are_refused_in_names_and_ids_on_every_backend() {
+    let app = TestApp::start().await;
+    assert_error(
+        &app.post(
+            "/api/actions/connector",
+            json!({ "name": "a\u{0}b", "connector_type_id": ".server-log" }),
+        )
+        .await,
+        400,
+        "[request body.name]: value must not contain the NUL character",
+    );
+    assert_error(
+        &app.get("/api/actions/connector/a%00b").await,
+        400,
+        "[request params.id]: value must not contain the NUL character",
+    );
+    // Elsewhere (config) it is kept, JSON-escaped.
+    let id = app
+        .create_connector(json!({
+            "name": "x", "connector_type_id": ".webhook",
+            "config": { "url": "http://127.0.0.1:9/", "headers": { "x-odd": "a\u{0}b" } },
+        }))
+        .await;
+    let fetched = app
+        .get(&format!("/api/actions/connector/{id}"))
+        .await
+        .json();
+    assert_eq!(fetched["config"]["headers"]["x-odd"], "a\u{0}b");
 }
 
 #[tokio::test]

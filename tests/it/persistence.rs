@@ -59,6 +59,22 @@ async fn the_database_holds_no_secret_in_plaintext() {
         .await;
     }
 
+    if let Some((url, schema)) = app.postgres() {
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(&format!(
+            "SELECT config, secrets FROM \"{schema}\".connectors"
+        ))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        for (config, secrets) in rows {
+            assert!(config.contains("visible-config"));
+            assert!(!contains(&secrets, PASSWORD.as_bytes()));
+            assert!(!contains(&secrets, b"elastic"));
+        }
+        return;
+    }
     let mut scanned = 0;
     for entry in std::fs::read_dir(app.data_dir()).unwrap() {
         let path = entry.unwrap().path();

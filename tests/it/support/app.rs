@@ -12,6 +12,9 @@ pub struct TestApp {
     pub base_url: String,
     client: reqwest::Client,
     data_dir: Arc<TempDir>,
+    /// The store every start of this app uses: SQLite in the data directory, or a
+    /// PostgreSQL schema of its own when the suite runs on PostgreSQL.
+    database: Value,
     extra_settings: Value,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
@@ -44,14 +47,21 @@ impl TestApp {
     /// Starts with settings (nested, kibana.yml names) over the test defaults.
     pub async fn with_settings(extra_settings: Value) -> Self {
         let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
-        Self::launch(data_dir, extra_settings).await
+        let database = match super::database::api_suite_database_url() {
+            Some(url) => {
+                json!({ "database": { "url": url, "schema": super::database::fresh_schema() } })
+            }
+            None => json!({}),
+        };
+        Self::launch(data_dir, database, extra_settings).await
     }
 
-    async fn launch(data_dir: Arc<TempDir>, extra_settings: Value) -> Self {
+    async fn launch(data_dir: Arc<TempDir>, database: Value, extra_settings: Value) -> Self {
         let mut tree = json!({
             "server": { "host": "127.0.0.1", "port": 0 },
             "path": { "data": data_dir.path().to_str().unwrap() },
         });
+        deep_merge(&mut tree, &database);
         deep_merge(&mut tree, &extra_settings);
         let settings = Settings::from_tree(&tree).expect("valid test settings");
         let application = Application::build(settings)
@@ -71,6 +81,7 @@ impl TestApp {
             base_url,
             client: reqwest::Client::new(),
             data_dir,
+            database,
             extra_settings,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -79,6 +90,15 @@ impl TestApp {
 
     pub fn data_dir(&self) -> &std::path::Path {
         self.data_dir.path()
+    }
+
+    /// The PostgreSQL URL and schema this app stores in, if it is on PostgreSQL.
+    pub fn postgres(&self) -> Option<(String, String)> {
+        let database = &self.database["database"];
+        Some((
+            database["url"].as_str()?.to_owned(),
+            database["schema"].as_str()?.to_owned(),
+        ))
     }
 
     /// Stops the server and starts a new one on the same data directory.
@@ -90,7 +110,7 @@ impl TestApp {
     /// Stops the server and starts a new one on the same data directory with other settings.
     pub async fn restart_with(mut self, extra_settings: Value) -> Self {
         self.stop().await;
-        Self::launch(self.data_dir.clone(), extra_settings).await
+        Self::launch(self.data_dir.clone(), self.database.clone(), extra_settings).await
     }
 
     async fn stop(&mut self) {

@@ -2,6 +2,7 @@
 //! process, and loopback fakes for the services connectors call.
 
 pub mod app;
+pub mod database;
 pub mod fake;
 pub mod pki;
 pub mod process;

@@ -1,0 +1,116 @@
+//! The PostgreSQL backend, for several nodes sharing one store. Every statement is a
+//! single atomic write, so concurrent nodes never see half an update.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use super::{ConnectorChange, ConnectorRow, DatabaseSettings, StoreError, run_migrations};
+
+const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_secrets";
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub(super) async fn open(url: &str, settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let statement_timeout = format!("{}ms", settings.statement_timeout.as_millis());
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|_| StoreError::InvalidUrl)?
+            .application_name("switchboard")
+            .options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("search_path", settings.schema.as_str()),
+            ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.connect_timeout)
+            .idle_timeout(Duration::from_secs(60))
+            .connect_with(options)
+            .await?;
+        if settings.schema != "public" {
+            sqlx::query(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                settings.schema.replace('"', "\"\"")
+            ))
+            .execute(&pool)
+            .await?;
+        }
+        run_migrations(&sqlx::migrate!("./migrations/postgres"), &pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub(super) async fn insert(&self, row: &ConnectorRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, is_missing_secrets) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&row.id)
+        .bind(&row.space_id)
+        .bind(&row.type_id)
+        .bind(&row.name)
+        .bind(&row.config)
+        .bind(&row.secrets)
+        .bind(row.is_missing_secrets)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn get(
+        &self,
+        space_id: &str,
+        id: &str,
+    ) -> Result<Option<ConnectorRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM connectors WHERE id = $1 AND space_id = $2"
+        ))
+        .bind(id)
+        .bind(space_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn list(&self, space_id: &str) -> Result<Vec<ConnectorRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM connectors WHERE space_id = $1"
+        ))
+        .bind(space_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub(super) async fn update(
+        &self,
+        space_id: &str,
+        id: &str,
+        change: &ConnectorChange,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE connectors SET name = $1, config = $2, secrets = $3, is_missing_secrets = FALSE, updated_at = now() \
+             WHERE id = $4 AND space_id = $5",
+        )
+        .bind(&change.name)
+        .bind(&change.config)
+        .bind(&change.secrets)
+        .bind(id)
+        .bind(space_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub(super) async fn delete(&self, space_id: &str, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM connectors WHERE id = $1 AND space_id = $2")
+            .bind(id)
+            .bind(space_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+}
