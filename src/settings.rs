@@ -772,6 +772,10 @@ mod tests {
         );
         assert_eq!(example.elasticsearch.hosts, defaults.elasticsearch.hosts);
         assert_eq!(example.log_level, defaults.log_level);
+        assert_eq!(
+            format!("{:?}", example.database),
+            format!("{:?}", defaults.database)
+        );
     }
 
     #[test]

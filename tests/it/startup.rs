@@ -115,3 +115,79 @@ async fn an_invalid_setting_stops_start_up_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn migrate_prepares_the_store_and_serve_refuses_a_schema_from_a_newer_binary() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let (code, stdout, stderr) = run_to_exit(dir.path(), &["migrate"], &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "switchboard: migrations applied (sqlite).");
+
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("data/switchboard.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, X'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let (code, _, stderr) =
+        run_to_exit(dir.path(), &["serve"], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
+    assert_eq!(code, Some(78));
+    assert!(
+        stderr.contains("the database schema is at version 9999, newer than this binary knows (up to 1): run a newer Switchboard"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn migrate_works_on_postgres_and_an_unreachable_database_stops_start_up() {
+    let Some(url) = crate::support::database::postgres_url(
+        "migrate_works_on_postgres_and_an_unreachable_database_stops_start_up",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let schema = crate::support::database::fresh_schema();
+    let (code, stdout, stderr) = run_to_exit(
+        dir.path(),
+        &["migrate"],
+        &[
+            ("SWITCHBOARD_DATABASE_URL", &url),
+            ("SWITCHBOARD_DATABASE_SCHEMA", &schema),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout.trim(), "switchboard: migrations applied (postgres).");
+
+    let closed = crate::support::closed_port();
+    let unreachable = format!(
+        "postgres://postgres:hunter2@127.0.0.1:{}/postgres",
+        closed.port
+    );
+    let (code, _, stderr) = run_to_exit(
+        dir.path(),
+        &["serve"],
+        &[
+            ("SWITCHBOARD_SERVER_PORT", "0"),
+            ("SWITCHBOARD_DATABASE_URL", &unreachable),
+            ("SWITCHBOARD_DATABASE_CONNECTTIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(78));
+    assert!(
+        stderr.contains("cannot open the database: the database is unavailable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

@@ -1,0 +1,300 @@
+//! Several server processes sharing one PostgreSQL: what one node writes, every node
+//! sees at once, and concurrent writes never mix.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::support::{
+    FakeServer, Reply,
+    database::{fresh_schema, postgres_url},
+    process::{ServerProcess, call},
+};
+
+const KEY: &str = "a shared key of at least thirty-two characters";
+
+struct Cluster {
+    url: String,
+    schema: String,
+    _dirs: Vec<TempDir>,
+}
+
+impl Cluster {
+    fn new(url: String) -> Self {
+        Self {
+            url,
+            schema: fresh_schema(),
+            _dirs: Vec::new(),
+        }
+    }
+
+    async fn node(&mut self, key: &str) -> ServerProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let node = ServerProcess::serve(
+            dir.path(),
+            &[],
+            &[
+                ("SWITCHBOARD_SERVER_PORT", "0"),
+                ("SWITCHBOARD_DATABASE_URL", &self.url),
+                ("SWITCHBOARD_DATABASE_SCHEMA", &self.schema),
+                ("SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY", key),
+            ],
+        )
+        .await;
+        self._dirs.push(dir);
+        node
+    }
+}
+
+fn webhook(url: &str, user: &str) -> Value {
+    json!({
+        "name": format!("hook for {user}"),
+        "connector_type_id": ".webhook",
+        "config": { "url": url },
+        "secrets": { "user": user, "password": format!("{user}-password") },
+    })
+}
+
+fn basic(user: &str) -> String {
+    use base64::Engine;
+    let credentials = format!("{user}:{user}-password");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(credentials)
+    )
+}
+
+#[tokio::test]
+async fn what_one_node_writes_the_other_sees_at_once() {
+    let Some(url) = postgres_url("what_one_node_writes_the_other_sees_at_once") else {
+        return;
+    };
+    let hook = FakeServer::start(|_| Reply::status(200, "")).await;
+    let mut cluster = Cluster::new(url);
+    let a = cluster.node(KEY).await;
+    let b = cluster.node(KEY).await;
+
+    let (status, created) = a
+        .call(
+            Method::POST,
+            "/api/actions/connector/shared",
+            Some(webhook(&hook.url("/one"), "one")),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        b.call(Method::GET, "/api/actions/connector/shared", None)
+            .await,
+        (200, created)
+    );
+    let (_, listed) = b.call(Method::GET, "/api/actions/connectors", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (_, result) = b
+        .call(
+            Method::POST,
+            "/api/actions/connector/shared/_execute",
+            Some(json!({ "params": { "body": "x" } })),
+        )
+        .await;
+    assert_eq!(result["status"], "ok", "{result}");
+
+    let mut update = webhook(&hook.url("/two"), "two");
+    update.as_object_mut().unwrap().remove("connector_type_id");
+    let (status, _) = a
+        .call(Method::PUT, "/api/actions/connector/shared", Some(update))
+        .await;
+    assert_eq!(status, 200);
+    let (_, fetched) = b
+        .call(Method::GET, "/api/actions/connector/shared", None)
+        .await;
+    assert_eq!(fetched["config"]["url"], hook.url("/two"));
+    b.call(
+        Method::POST,
+        "/api/actions/connector/shared/_execute",
+        Some(json!({ "params": { "body": "x" } })),
+    )
+    .await;
+    let requests = hook.requests();
+    assert_eq!(
+        requests
+            .iter()
+            .map(|it| (
+                it.path.clone(),
+                it.header("authorization").unwrap().to_owned()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("/one".to_owned(), basic("one")),
+            ("/two".to_owned(), basic("two"))
+        ]
+    );
+
+    assert_eq!(
+        a.call(Method::DELETE, "/api/actions/connector/shared", None)
+            .await
+            .0,
+        204
+    );
+    let (status, body) = b
+        .call(Method::GET, "/api/actions/connector/shared", None)
+        .await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({ "statusCode": 404, "error": "Not Found", "message": "Saved object [action/shared] not found" })
+        )
+    );
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_id_created_on_both_nodes_at_once_is_created_once() {
+    let Some(url) = postgres_url("the_same_id_created_on_both_nodes_at_once_is_created_once")
+    else {
+        return;
+    };
+    let mut cluster = Cluster::new(url);
+    let a = cluster.node(KEY).await;
+    let b = cluster.node(KEY).await;
+    let body = json!({ "name": "log", "connector_type_id": ".server-log" });
+
+    for round in 0..20 {
+        let path = format!("/api/actions/connector/race-{round}");
+        let (first, second) = tokio::join!(
+            a.call(Method::POST, &path, Some(body.clone())),
+            b.call(Method::POST, &path, Some(body.clone())),
+        );
+        let mut statuses = [first.0, second.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "round {round}: {first:?} {second:?}");
+        let conflict = if first.0 == 409 { first.1 } else { second.1 };
+        assert_eq!(
+            conflict,
+            json!({ "statusCode": 409, "error": "Conflict", "message": format!("Saved object [action/race-{round}] conflict") })
+        );
+    }
+    let (_, listed) = a.call(Method::GET, "/api/actions/connectors", None).await;
+    assert_eq!(listed.as_array().unwrap().len(), 20);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_updates_never_mix_config_and_secrets() {
+    let Some(url) = postgres_url("concurrent_updates_never_mix_config_and_secrets") else {
+        return;
+    };
+    let hook = FakeServer::start(|_| Reply::status(200, "")).await;
+    let mut cluster = Cluster::new(url);
+    let a = cluster.node(KEY).await;
+    let b = cluster.node(KEY).await;
+    a.call(
+        Method::POST,
+        "/api/actions/connector/contested",
+        Some(webhook(&hook.url("/x"), "x")),
+    )
+    .await;
+
+    for round in 0..5 {
+        let mut updates = tokio::task::JoinSet::new();
+        for n in 0..16 {
+            let user = if n % 2 == 0 { "x" } else { "y" };
+            let node = if n % 3 == 0 {
+                a.base_url.clone()
+            } else {
+                b.base_url.clone()
+            };
+            let mut body = webhook(&hook.url(&format!("/{user}")), user);
+            body.as_object_mut().unwrap().remove("connector_type_id");
+            updates.spawn(async move {
+                call(
+                    &node,
+                    Method::PUT,
+                    "/api/actions/connector/contested",
+                    Some(body),
+                )
+                .await
+                .0
+            });
+        }
+        let statuses = updates.join_all().await;
+        assert!(
+            statuses.iter().all(|it| *it == 200),
+            "round {round}: {statuses:?}"
+        );
+
+        let (_, result) = a
+            .call(
+                Method::POST,
+                "/api/actions/connector/contested/_execute",
+                Some(json!({ "params": { "body": "x" } })),
+            )
+            .await;
+        assert_eq!(result["status"], "ok", "{result}");
+    }
+    // Whatever update won, the path and the credentials came from the same one.
+    for request in hook.requests() {
+        let user = request.path.trim_start_matches('/');
+        assert_eq!(
+            request.header("authorization"),
+            Some(basic(user).as_str()),
+            "{request:?}"
+        );
+    }
+    assert_eq!(hook.requests().len(), 5);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_with_another_key_cannot_open_secrets_and_says_so() {
+    let Some(url) = postgres_url("a_node_with_another_key_cannot_open_secrets_and_says_so") else {
+        return;
+    };
+    let hook = FakeServer::start(|_| Reply::status(200, "")).await;
+    let mut cluster = Cluster::new(url);
+    let a = cluster.node(KEY).await;
+    let stranger = cluster
+        .node("another key, also at least thirty-two characters")
+        .await;
+    a.call(
+        Method::POST,
+        "/api/actions/connector/guarded",
+        Some(webhook(&hook.url("/"), "x")),
+    )
+    .await;
+
+    let (status, result) = stranger
+        .call(
+            Method::POST,
+            "/api/actions/connector/guarded/_execute",
+            Some(json!({ "params": { "body": "x" } })),
+        )
+        .await;
+
+    assert_eq!(status, 200);
+    assert_eq!(
+        result,
+        json!({
+            "status": "error",
+            "message": "an error occurred while running the action",
+            "errorSource": "framework",
+            "connector_id": "guarded",
+            "retry": false,
+            "service_message": "sealed secrets were encrypted with a key this server does not have; check xpack.encryptedSavedObjects.encryptionKey",
+        })
+    );
+    assert!(hook.requests().is_empty());
+    let (_, result) = a
+        .call(
+            Method::POST,
+            "/api/actions/connector/guarded/_execute",
+            Some(json!({ "params": { "body": "x" } })),
+        )
+        .await;
+    assert_eq!(result["status"], "ok");
+    a.stop().await;
+    stranger.stop().await;
+}
