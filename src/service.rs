@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 
 use crate::{
     connector_types::{
@@ -41,8 +41,9 @@ pub struct ConnectorView {
     pub id: String,
     pub name: String,
     pub type_id: String,
-    /// `None` for preconfigured connectors that do not expose their config.
-    pub config: Option<Value>,
+    /// `None` for preconfigured connectors that do not expose their config. Kept as
+    /// JSON text: lists of many connectors pass it through without parsing it.
+    pub config: Option<Box<RawValue>>,
     pub is_preconfigured: bool,
     pub is_missing_secrets: bool,
 }
@@ -167,7 +168,7 @@ impl ConnectorService {
             id,
             name: row.name,
             type_id: row.type_id,
-            config: Some(valid.config),
+            config: Some(raw_json(&valid.config)),
             is_preconfigured: false,
             is_missing_secrets: false,
         })
@@ -212,7 +213,7 @@ impl ConnectorService {
             id: id.to_owned(),
             name: change.name,
             type_id: existing.type_id,
-            config: Some(valid.config),
+            config: Some(raw_json(&valid.config)),
             is_preconfigured: false,
             is_missing_secrets: false,
         })
@@ -223,7 +224,13 @@ impl ConnectorService {
             return Ok(preconfigured_view(id, preconfigured));
         }
         let row = self.stored(space_id, id).await?;
-        stored_view(row)
+        stored_view(
+            row.id,
+            row.name,
+            row.type_id,
+            row.config,
+            row.is_missing_secrets,
+        )
     }
 
     pub async fn delete(&self, space_id: &str, id: &str) -> Result<(), ServiceError> {
@@ -254,7 +261,13 @@ impl ConnectorService {
             .map_err(ServiceError::Store)?;
         let mut views = Vec::with_capacity(rows.len() + self.preconfigured.len());
         for row in rows {
-            views.push(stored_view(row)?);
+            views.push(stored_view(
+                row.id,
+                row.name,
+                row.type_id,
+                row.config,
+                row.is_missing_secrets,
+            )?);
         }
         views.extend(
             self.preconfigured
@@ -347,6 +360,9 @@ impl ConnectorService {
 /// `anderung`, as ICU's root collation puts it).
 fn collation_key(name: &str) -> String {
     use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfd()
         .filter(|it| !is_combining_mark(*it))
         .flat_map(char::to_lowercase)
@@ -373,15 +389,29 @@ fn parse_config(row: &ConnectorRow) -> Result<Value, ServiceError> {
     })
 }
 
-fn stored_view(row: ConnectorRow) -> Result<ConnectorView, ServiceError> {
+fn stored_view(
+    id: String,
+    name: String,
+    type_id: String,
+    config: String,
+    is_missing_secrets: bool,
+) -> Result<ConnectorView, ServiceError> {
+    let config = RawValue::from_string(config).map_err(|error| ServiceError::Corrupt {
+        id: id.clone(),
+        reason: error.to_string(),
+    })?;
     Ok(ConnectorView {
-        config: Some(parse_config(&row)?),
-        id: row.id,
-        name: row.name,
-        type_id: row.type_id,
+        id,
+        name,
+        type_id,
+        config: Some(config),
         is_preconfigured: false,
-        is_missing_secrets: row.is_missing_secrets,
+        is_missing_secrets,
     })
+}
+
+fn raw_json(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value always serialises")
 }
 
 fn preconfigured_view(id: &str, preconfigured: &Preconfigured) -> ConnectorView {
@@ -391,7 +421,7 @@ fn preconfigured_view(id: &str, preconfigured: &Preconfigured) -> ConnectorView 
         type_id: preconfigured.action_type_id.clone(),
         config: preconfigured
             .expose_config
-            .then(|| preconfigured.config.clone()),
+            .then(|| raw_json(&preconfigured.config)),
         is_preconfigured: true,
         is_missing_secrets: false,
     }

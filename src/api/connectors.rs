@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::{Value, json, value::RawValue};
 
 use super::{
     AppState,
@@ -22,7 +22,7 @@ pub struct ConnectorResponse {
     id: String,
     name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    config: Option<Value>,
+    config: Option<Box<RawValue>>,
     connector_type_id: String,
     /// Kibana leaves it out for preconfigured connectors.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@
 //! The store knows SQL and nothing about connector types or HTTP. Secrets reach it
 //! already sealed.
 
+mod cache;
 mod postgres;
 mod sqlite;
 
@@ -52,6 +53,19 @@ pub struct ConnectorRow {
     pub is_missing_secrets: bool,
 }
 
+/// A stored connector as lists show it: without its secrets, which listing never needs.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ConnectorSummary {
+    pub id: String,
+    pub space_id: String,
+    pub type_id: String,
+    pub name: String,
+    pub config: String,
+    pub is_missing_secrets: bool,
+}
+
+const SUMMARY_COLUMNS: &str = "id, space_id, type_id, name, config, is_missing_secrets";
+
 /// What an update may change: everything but the id, space and type.
 #[derive(Debug, Clone)]
 pub struct ConnectorChange {
@@ -72,6 +86,8 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("database.url is not a valid database URL")]
     InvalidUrl,
+    #[error("{0}")]
+    Locked(String),
     #[error(
         "the database schema is at version {applied}, newer than this binary knows (up to {known}): run a newer Switchboard"
     )]
@@ -186,7 +202,7 @@ impl Store {
     ///
     /// # Errors
     /// On database failure.
-    pub async fn list(&self, space_id: &str) -> Result<Vec<ConnectorRow>, StoreError> {
+    pub async fn list(&self, space_id: &str) -> Result<Vec<ConnectorSummary>, StoreError> {
         match self {
             Self::Sqlite(store) => store.list(space_id).await,
             Self::Postgres(store) => store.list(space_id).await,

@@ -8,7 +8,10 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 
-use super::{ConnectorChange, ConnectorRow, DatabaseSettings, StoreError, run_migrations};
+use super::{
+    ConnectorChange, ConnectorRow, ConnectorSummary, DatabaseSettings, SUMMARY_COLUMNS, StoreError,
+    run_migrations,
+};
 
 const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_secrets";
 
@@ -76,9 +79,9 @@ impl PostgresStore {
         .await?)
     }
 
-    pub(super) async fn list(&self, space_id: &str) -> Result<Vec<ConnectorRow>, StoreError> {
+    pub(super) async fn list(&self, space_id: &str) -> Result<Vec<ConnectorSummary>, StoreError> {
         Ok(sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM connectors WHERE space_id = $1"
+            "SELECT {SUMMARY_COLUMNS} FROM connectors WHERE space_id = $1"
         ))
         .bind(space_id)
         .fetch_all(&self.pool)

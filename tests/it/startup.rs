@@ -191,3 +191,19 @@ async fn migrate_works_on_postgres_and_an_unreachable_database_stops_start_up() 
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_second_process_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ServerProcess::serve(dir.path(), &[], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
+
+    let (code, _, stderr) =
+        run_to_exit(dir.path(), &["serve"], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
+
+    assert_eq!(code, Some(78));
+    assert!(
+        stderr.contains("is in use by another Switchboard process; each process needs its own path.data (or share PostgreSQL)"),
+        "{stderr}"
+    );
+    first.stop().await;
+}

@@ -68,16 +68,20 @@ impl AllowedHosts {
     /// # Errors
     /// Kibana's message, naming the URL.
     pub fn check_url(&self, url: &str) -> Result<(), String> {
-        let allowed = Url::parse(url)
-            .ok()
-            .and_then(|url| url.host_str().map(|host| self.allows(host)))
-            .unwrap_or(false);
-        if allowed {
-            Ok(())
-        } else {
-            Err(format!(
-                "target url \"{url}\" is not added to the Kibana config xpack.actions.allowedHosts"
-            ))
+        match Url::parse(url) {
+            Ok(parsed) => self.check_parsed_url(&parsed).map_err(|_| refused_url(url)),
+            Err(_) => Err(refused_url(url)),
+        }
+    }
+
+    /// [`AllowedHosts::check_url`] for a URL already parsed.
+    ///
+    /// # Errors
+    /// Kibana's message, naming the URL.
+    pub fn check_parsed_url(&self, url: &Url) -> Result<(), String> {
+        match url.host_str() {
+            Some(host) if self.allows(host) => Ok(()),
+            _ => Err(refused_url(url.as_str())),
         }
     }
 
@@ -94,6 +98,10 @@ impl AllowedHosts {
             ))
         }
     }
+}
+
+fn refused_url(url: &str) -> String {
+    format!("target url \"{url}\" is not added to the Kibana config xpack.actions.allowedHosts")
 }
 
 fn parse_pattern(entry: &str) -> Option<HostPattern> {

@@ -240,7 +240,7 @@ impl Outbound {
             .ok_or_else(|| refusal("URL must contain hostname"))?;
         settings
             .allowed_hosts
-            .check_url(url.as_str())
+            .check_parsed_url(url)
             .map_err(refusal)?;
         if !settings.block_private_addresses {
             return Ok(());
