@@ -463,10 +463,10 @@ fn redirect_policy(settings: &OutboundSettings) -> redirect::Policy {
             return attempt.error(PolicyRefusal(message));
         }
         let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let (true, Ok(address)) = (block_private, literal.parse::<IpAddr>()) {
-            if let Err(message) = check_address(&host, address) {
-                return attempt.error(PolicyRefusal(message));
-            }
+        if let (true, Ok(address)) = (block_private, literal.parse::<IpAddr>())
+            && let Err(message) = check_address(&host, address)
+        {
+            return attempt.error(PolicyRefusal(message));
         }
         attempt.follow()
     })
@@ -583,10 +583,9 @@ fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static))
         if let Some(inner) = cause
             .downcast_ref::<io::Error>()
             .and_then(|io_error| io_error.get_ref())
+            && let Some(found) = find_in_chain::<T>(inner)
         {
-            if let Some(found) = find_in_chain::<T>(inner) {
-                return Some(found);
-            }
+            return Some(found);
         }
         current = cause.source();
     }
