@@ -6,6 +6,7 @@
 #
 #   bench/run.sh                 everything (PostgreSQL part needs root, like .ci/run)
 #   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 bench/run.sh
+#   BENCH_STORE=0 bench/run.sh   the execute comparison only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,9 @@ WORK=$(mktemp -d)
 PIDS=()
 cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  "$NGINX" -p "$WORK/nginx" -c nginx.conf -s quit 2>/dev/null || true
+  for instance in sink forwarder; do
+    "$NGINX" -p "$WORK/$instance" -c nginx.conf -s quit 2>/dev/null || true
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -38,32 +41,28 @@ SINK_PORT=$(free_port)
 FORWARDER_PORT=$(free_port)
 SWITCHBOARD_PORT=$(free_port)
 
-mkdir -p "$WORK/nginx/logs"
-cat > "$WORK/nginx/nginx.conf" <<NGINX
-worker_processes 2;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/logs/error.log warn;
+# Two nginx instances: the sink, and the proxy_pass forwarder in front of it. Kept
+# apart so that both paths measured (nginx forwarder -> sink, Switchboard -> sink)
+# cross the same number of processes.
+write_nginx() { # name workers server-block
+  mkdir -p "$WORK/$1/logs"
+  cat > "$WORK/$1/nginx.conf" <<NGINX
+worker_processes $2;
+pid $WORK/$1/nginx.pid;
+error_log $WORK/$1/logs/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
-  upstream sink { server 127.0.0.1:$SINK_PORT; keepalive 128; }
-  server {
-    listen 127.0.0.1:$SINK_PORT;
-    location / { default_type application/json; return 200 '{"ok":true}'; }
-  }
-  server {
-    listen 127.0.0.1:$FORWARDER_PORT;
-    location / {
-      proxy_pass http://sink;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
+  $3
 }
 NGINX
-"$NGINX" -p "$WORK/nginx" -c nginx.conf
-echo "== nginx: sink on $SINK_PORT, proxy_pass forwarder on $FORWARDER_PORT"
+  "$NGINX" -p "$WORK/$1" -c nginx.conf
+}
+write_nginx sink 1 "server { listen 127.0.0.1:$SINK_PORT; location / { default_type application/json; return 200 '{\"ok\":true}'; } }"
+write_nginx forwarder 2 "upstream sink { server 127.0.0.1:$SINK_PORT; keepalive 128; }
+  server { listen 127.0.0.1:$FORWARDER_PORT; location / { proxy_pass http://sink; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+echo "== nginx: sink on $SINK_PORT (1 worker), proxy_pass forwarder on $FORWARDER_PORT (2 workers)"
 
 # Start-up: process start to first successful answer, fresh data dir, five times.
 echo "== start-up (fresh data dir each time)"
@@ -96,10 +95,12 @@ run_wrk() { # name url seconds -> "rps p50_ms p99_ms"
 NGINX_URL="http://127.0.0.1:$FORWARDER_PORT/hook"
 EXECUTE_URL="$BASE/api/actions/connector/bench-hook/_execute"
 
+echo "== the sink alone, for reference (GET, ${WARMUP_SECONDS}s)"
+wrk -t2 -c"$CONNECTIONS" -d"$WARMUP_SECONDS"s "http://127.0.0.1:$SINK_PORT/" | awk '/Requests\/sec/ { print "sink: " $2 " req/s" }'
+
 echo "== warm-up (${WARMUP_SECONDS}s each)"
 run_wrk warmup-nginx "$NGINX_URL" "$WARMUP_SECONDS" >/dev/null
 run_wrk warmup-switchboard "$EXECUTE_URL" "$WARMUP_SECONDS" >/dev/null
-FAILED=$(grep -c '"status":"error"' "$WORK/switchboard.log" || true)
 
 echo "== ${SECONDS_PER_RUN}s runs, $CONNECTIONS connections, interleaved"
 declare -a NGINX_RUNS SB_RUNS
@@ -118,6 +119,7 @@ for file in "$WORK"/wrk-*-?.txt; do
 done
 kill "$SB_PID"; wait "$SB_PID" 2>/dev/null || true
 
+[ "${BENCH_STORE:-1}" = 0 ] && exit 0
 echo
 echo "== store: create, get and list at 10,000 and 100,000 connectors; opening secrets"
 target/release/examples/store_load sqlite "$WORK/store-sqlite"

@@ -10,6 +10,7 @@ use std::{
 };
 
 use aes_gcm::aead::{OsRng, rand_core::RngCore};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -127,7 +128,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!("http server running at http://{}", self.local_addr());
-        axum::serve(self.listener, self.router)
+        // Answers are written whole; Nagle's algorithm would only hold them back.
+        let listener = self.listener.tap_io(|connection| {
+            let _ = connection.set_nodelay(true);
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await
     }
