@@ -63,13 +63,22 @@ impl Application {
             path: data_dir.clone(),
             source,
         })?;
+        // Nodes sharing a database must share the key: a key made up by each node would
+        // leave every node unable to open the others' secrets.
+        if settings.database.url.is_some() && settings.encryption_key.is_none() {
+            return Err(StartError::Invalid(
+                "xpack.encryptedSavedObjects.encryptionKey: must be set when database.url is set, the same on every node".to_owned(),
+            ));
+        }
+        // Opened first: for SQLite this takes the data directory's lock, so two first
+        // starts cannot both make a key.
+        let store = Store::open(&settings.database, data_dir).await?;
+        tracing::info!(backend = store.backend(), "Store opened.");
         let encryption_key = match &settings.encryption_key {
             Some(key) => key.clone(),
             None => generated_key(data_dir)?,
         };
         let secret_box = SecretBox::new(&encryption_key, &settings.decryption_only_keys);
-        let store = Store::open(&settings.database, data_dir).await?;
-        tracing::info!(backend = store.backend(), "Store opened.");
 
         let outbound_settings = outbound_settings(&settings)?;
         let validation = ValidationContext {
@@ -242,12 +251,14 @@ fn outbound_settings(settings: &Settings) -> Result<OutboundSettings, StartError
                             format!("\"{name}\" is not a header name"),
                         )
                     })?;
-                let header_value = reqwest::header::HeaderValue::from_str(value).map_err(|_| {
-                    invalid(
-                        "xpack.actions.proxyHeaders",
-                        format!("the value of \"{name}\" is not a valid header value"),
-                    )
-                })?;
+                let mut header_value =
+                    reqwest::header::HeaderValue::from_str(value).map_err(|_| {
+                        invalid(
+                            "xpack.actions.proxyHeaders",
+                            format!("the value of \"{name}\" is not a valid header value"),
+                        )
+                    })?;
+                header_value.set_sensitive(true);
                 headers.insert(header_name, header_value);
             }
             let mut only_hosts = egress.proxy_only_hosts.clone();

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod connector_types;
 pub mod crypto;
+pub mod errors;
 pub mod executor;
 pub mod schema;
 pub mod service;

@@ -88,13 +88,7 @@ async fn migrate(settings: Settings) -> ExitCode {
 
 /// Prints an error with its causes on stderr and exits with the configuration status.
 fn fail(error: &dyn Error) -> ExitCode {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let message = switchboard::errors::chain(error);
     tracing::error!("Cannot start: {message}");
     eprintln!("switchboard: {message}");
     ExitCode::from(EXIT_CONFIG)

@@ -482,7 +482,8 @@ fn http_url(value: &Value) -> Result<(), String> {
     let text = value.as_str().unwrap_or_default();
     match reqwest::Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(()),
-        _ => Err(format!("\"{text}\" is not an http or https URL")),
+        // Not repeated: a proxy URL may carry a password.
+        _ => Err("must be an http or https URL".to_owned()),
     }
 }
 

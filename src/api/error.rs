@@ -62,10 +62,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = if status == StatusCode::SERVICE_UNAVAILABLE {
-            tracing::warn!(error = %error_chain(&self), "Request refused: the database is unavailable.");
+            tracing::warn!(error = %crate::errors::chain(&self), "Request refused: the database is unavailable.");
             UNAVAILABLE_MESSAGE.to_owned()
         } else if status.is_server_error() {
-            let chain = error_chain(&self);
+            let chain = crate::errors::chain(&self);
             tracing::error!(error = %chain, "Request failed.");
             INTERNAL_MESSAGE.to_owned()
         } else {
@@ -78,15 +78,4 @@ impl IntoResponse for ApiError {
         });
         (status, Json(body)).into_response()
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -159,10 +159,12 @@ impl ConnectorType for Webhook {
                 ExecuteError::new("error calling webhook, request failed")
                     .with_service_message(service_message)
             })?;
-            let tls = tls_overrides(cx, config, secrets).map_err(|service_message| {
-                ExecuteError::new("error calling webhook, request failed")
-                    .with_service_message(service_message)
-            })?;
+            let tls = tls_overrides(cx, config, secrets)
+                .await
+                .map_err(|service_message| {
+                    ExecuteError::new("error calling webhook, request failed")
+                        .with_service_message(service_message)
+                })?;
             let mut request = cx.http.request(method, url).headers(headers);
             // Kibana sends no body for an empty one.
             let body = params["body"].as_str();
@@ -196,7 +198,7 @@ impl ConnectorType for Webhook {
 
 /// The client certificate, CA and verification mode of an SSL-authenticated webhook
 /// (Kibana applies `ca` and `verificationMode` only in that mode).
-fn tls_overrides(
+async fn tls_overrides(
     cx: &ExecutionContext,
     config: &Value,
     secrets: &Value,
@@ -214,15 +216,23 @@ fn tls_overrides(
     };
     let password = secrets["password"].as_str();
     let identity = match (decode("pfx")?, decode("crt")?, decode("key")?) {
-        (Some(pfx), _, _) => Some(cx.http.client_identity(IdentitySource::Pfx {
-            pfx: &pfx,
-            password,
-        })?),
-        (None, Some(crt), Some(key)) => Some(cx.http.client_identity(IdentitySource::CrtKey {
-            crt: &crt,
-            key: &key,
-            password,
-        })?),
+        (Some(pfx), _, _) => Some(
+            cx.http
+                .client_identity(IdentitySource::Pfx {
+                    pfx: &pfx,
+                    password,
+                })
+                .await?,
+        ),
+        (None, Some(crt), Some(key)) => Some(
+            cx.http
+                .client_identity(IdentitySource::CrtKey {
+                    crt: &crt,
+                    key: &key,
+                    password,
+                })
+                .await?,
+        ),
         _ => None,
     };
     Ok(TlsOverrides {

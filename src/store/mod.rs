@@ -107,15 +107,18 @@ impl From<sqlx::Error> for StoreError {
             | Error::Tls(_)
             | Error::WorkerCrashed => Self::Unavailable(error),
             // PostgreSQL's connection exceptions (08), operator interventions such as a
-            // shutdown or a statement timeout (57), too many connections (53300);
-            // SQLite's busy and locked (5, 6).
+            // shutdown or a statement timeout (57), too many connections (53300), a
+            // read-only server during a fail-over (25006); SQLite's busy and locked,
+            // whose extended codes keep the primary code in the low byte (5, 6).
             Error::Database(database)
                 if database.code().is_some_and(|code| {
                     code.starts_with("08")
                         || code.starts_with("57")
                         || code == "53300"
-                        || code == "5"
-                        || code == "6"
+                        || code == "25006"
+                        || code
+                            .parse::<u32>()
+                            .is_ok_and(|it| matches!(it & 0xff, 5 | 6))
                 }) =>
             {
                 Self::Unavailable(error)

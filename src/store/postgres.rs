@@ -37,12 +37,17 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         if settings.schema != "public" {
-            sqlx::query(&format!(
+            let created = sqlx::query(&format!(
                 "CREATE SCHEMA IF NOT EXISTS \"{}\"",
                 settings.schema.replace('"', "\"\"")
             ))
             .execute(&pool)
-            .await?;
+            .await;
+            // Two nodes creating it at the same moment: one of them is told it exists.
+            match created.map_err(StoreError::from) {
+                Ok(_) | Err(StoreError::Conflict) => {}
+                Err(error) => return Err(error),
+            }
         }
         run_migrations(&sqlx::migrate!("./migrations/postgres"), &pool).await?;
         Ok(Self { pool })

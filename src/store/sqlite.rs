@@ -48,22 +48,46 @@ impl SqliteStore {
 
     pub(super) async fn insert(&self, row: &ConnectorRow) -> Result<(), StoreError> {
         let now = crate::timestamp::iso(std::time::SystemTime::now());
-        sqlx::query(
-            "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, is_missing_secrets, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&row.id)
-        .bind(&row.space_id)
-        .bind(&row.type_id)
-        .bind(&row.name)
-        .bind(&row.config)
-        .bind(&row.secrets)
-        .bind(row.is_missing_secrets)
-        .bind(&now)
-        .bind(&now)
-        .execute(&self.pool)
+        let (pool, row) = (self.pool.clone(), row.clone());
+        self.write(&row.id.clone(), async move {
+            sqlx::query(
+                "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, is_missing_secrets, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(row.id)
+            .bind(row.space_id)
+            .bind(row.type_id)
+            .bind(row.name)
+            .bind(row.config)
+            .bind(row.secrets)
+            .bind(row.is_missing_secrets)
+            .bind(&now)
+            .bind(&now)
+            .execute(&pool)
+            .await
+        })
         .await?;
         Ok(())
+    }
+
+    /// Runs a write to its end even if the request that asked for it goes away, then
+    /// forgets the cached row. Forgetting in the request itself would be skipped when
+    /// the request is cancelled after SQLite committed, leaving a stale row cached.
+    async fn write<T: Send + 'static>(
+        &self,
+        id: &str,
+        write: impl Future<Output = Result<T, sqlx::Error>> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let cache = self.cache.clone();
+        let id = id.to_owned();
+        let outcome = tokio::spawn(async move {
+            let outcome = write.await;
+            cache.forget(&id);
+            outcome
+        })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?;
+        Ok(outcome?)
     }
 
     pub(super) async fn get(
@@ -124,29 +148,39 @@ impl SqliteStore {
         change: &ConnectorChange,
     ) -> Result<bool, StoreError> {
         let now = crate::timestamp::iso(std::time::SystemTime::now());
-        let result = sqlx::query(
-            "UPDATE connectors SET name = ?, config = ?, secrets = ?, is_missing_secrets = 0, updated_at = ? \
-             WHERE id = ? AND space_id = ?",
-        )
-        .bind(&change.name)
-        .bind(&change.config)
-        .bind(&change.secrets)
-        .bind(&now)
-        .bind(id)
-        .bind(space_id)
-        .execute(&self.pool)
-        .await?;
-        self.cache.forget(id);
+        let (pool, change) = (self.pool.clone(), change.clone());
+        let (key, space_id) = (id.to_owned(), space_id.to_owned());
+        let result = self
+            .write(id, async move {
+                sqlx::query(
+                    "UPDATE connectors SET name = ?, config = ?, secrets = ?, is_missing_secrets = 0, updated_at = ? \
+                     WHERE id = ? AND space_id = ?",
+                )
+                .bind(change.name)
+                .bind(change.config)
+                .bind(change.secrets)
+                .bind(now)
+                .bind(key)
+                .bind(space_id)
+                .execute(&pool)
+                .await
+            })
+            .await?;
         Ok(result.rows_affected() == 1)
     }
 
     pub(super) async fn delete(&self, space_id: &str, id: &str) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM connectors WHERE id = ? AND space_id = ?")
-            .bind(id)
-            .bind(space_id)
-            .execute(&self.pool)
+        let pool = self.pool.clone();
+        let (key, space_id) = (id.to_owned(), space_id.to_owned());
+        let result = self
+            .write(id, async move {
+                sqlx::query("DELETE FROM connectors WHERE id = ? AND space_id = ?")
+                    .bind(key)
+                    .bind(space_id)
+                    .execute(&pool)
+                    .await
+            })
             .await?;
-        self.cache.forget(id);
         Ok(result.rows_affected() == 1)
     }
 }

@@ -162,7 +162,7 @@ async fn private_addresses_are_refused_after_resolution_when_asked() {
             && service_message.ends_with(", a loopback, private or link-local address, which xpack.actions.blockPrivateAddresses refuses"),
         "{service_message}"
     );
-    // So is an address written in the URL, and a redirect to one.
+    // So is an address written in the URL.
     let literal = app.create_connector(webhook_body(&hook.url("/"))).await;
     assert_eq!(
         execute(&app, &literal).await["service_message"],
@@ -293,7 +293,7 @@ async fn egress_settings_are_checked_at_start_up() {
         ),
         (
             "xpack.actions.proxyUrl: ftp://proxy\n",
-            "invalid setting xpack.actions.proxyUrl: \"ftp://proxy\" is not an http or https URL",
+            "invalid setting xpack.actions.proxyUrl: must be an http or https URL",
         ),
         (
             "xpack.actions.ssl.verificationMode: sometimes\n",

@@ -163,7 +163,8 @@ async fn the_api_answers_503_while_the_database_is_down_and_recovers_after() {
             "schema": "public",
             "connectTimeout": "1s",
             "statementTimeout": "2s",
-        }
+        },
+        "xpack": { "encryptedSavedObjects": { "encryptionKey": "a key of at least thirty-two characters" } },
     }))
     .await;
     let id = app

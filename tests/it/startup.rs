@@ -4,7 +4,10 @@ use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 
-use crate::support::process::{ServerProcess, run_to_exit};
+use crate::support::{
+    database::record_future_migration,
+    process::{ServerProcess, run_to_exit},
+};
 
 #[tokio::test]
 async fn serve_with_no_configuration_keeps_its_data_under_data() {
@@ -124,20 +127,7 @@ async fn migrate_prepares_the_store_and_serve_refuses_a_schema_from_a_newer_bina
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(stdout.trim(), "switchboard: migrations applied (sqlite).");
 
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("data/switchboard.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (9999, 'from the future', TRUE, X'00', 0)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    record_future_migration(&dir.path().join("data/switchboard.db")).await;
 
     let (code, _, stderr) =
         run_to_exit(dir.path(), &["serve"], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
@@ -181,6 +171,25 @@ async fn migrate_works_on_postgres_and_an_unreachable_database_stops_start_up() 
             ("SWITCHBOARD_SERVER_PORT", "0"),
             ("SWITCHBOARD_DATABASE_URL", &unreachable),
             ("SWITCHBOARD_DATABASE_CONNECTTIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(78));
+    assert!(
+        stderr.contains("xpack.encryptedSavedObjects.encryptionKey: must be set when database.url is set, the same on every node"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run_to_exit(
+        dir.path(),
+        &["serve"],
+        &[
+            ("SWITCHBOARD_SERVER_PORT", "0"),
+            ("SWITCHBOARD_DATABASE_URL", &unreachable),
+            ("SWITCHBOARD_DATABASE_CONNECTTIMEOUT", "1s"),
+            (
+                "SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY",
+                "a key of at least thirty-two characters",
+            ),
         ],
     )
     .await;

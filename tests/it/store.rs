@@ -2,7 +2,7 @@
 
 use switchboard::store::{ConnectorChange, ConnectorRow, DatabaseSettings, Store, StoreError};
 
-use crate::support::database::{fresh_schema, postgres_url};
+use crate::support::database::{fresh_schema, postgres_url, record_future_migration};
 
 fn row(id: &str, space_id: &str, secrets: Vec<u8>) -> ConnectorRow {
     ConnectorRow {
@@ -139,19 +139,7 @@ async fn a_sqlite_schema_newer_than_the_binary_is_refused() {
             .await
             .unwrap(),
     );
-    let pool = sqlx::SqlitePool::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("switchboard.db").display()
-    ))
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         VALUES (9999, 'from the future', TRUE, X'00', 0)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    record_future_migration(&dir.path().join("switchboard.db")).await;
 
     let error = Store::open(&DatabaseSettings::default(), dir.path())
         .await

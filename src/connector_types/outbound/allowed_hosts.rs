@@ -11,8 +11,10 @@ use reqwest::Url;
 enum HostPattern {
     /// `*`: every host.
     Any,
-    /// A hostname or IP address, matched exactly (case-insensitively).
+    /// A hostname, matched exactly (case-insensitively).
     Exact(String),
+    /// An IP address, matched as an address (so any way of writing it matches).
+    Address(IpAddr),
     /// `*.example.com`: any name below `example.com` (not `example.com` itself).
     Below(String),
     /// `10.0.0.0/8`: IP addresses written in the URL within the range.
@@ -53,6 +55,7 @@ impl AllowedHosts {
         self.patterns.iter().any(|pattern| match pattern {
             HostPattern::Any => true,
             HostPattern::Exact(name) => *name == host,
+            HostPattern::Address(entry) => address.is_some_and(|it| it == *entry),
             HostPattern::Below(domain) => {
                 address.is_none()
                     && host.len() > domain.len() + 1
@@ -117,7 +120,7 @@ fn parse_pattern(entry: &str) -> Option<HostPattern> {
         .trim_end_matches(']')
         .parse::<IpAddr>()
     {
-        return Some(HostPattern::Exact(address.to_string()));
+        return Some(HostPattern::Address(address));
     }
     if let Some(domain) = entry.strip_prefix("*.") {
         return is_hostname(domain).then(|| HostPattern::Below(domain.to_owned()));
@@ -140,31 +143,58 @@ fn is_hostname(text: &str) -> bool {
         })
 }
 
-/// Loopback, private, link-local, unspecified and carrier-grade NAT addresses:
-/// the ones a server must not be tricked into calling.
+/// Addresses a server must not be tricked into calling: loopback, private,
+/// link-local, unspecified, shared (CGNAT), benchmarking, reserved and multicast, and
+/// IPv6 forms that carry such an IPv4 address (mapped, compatible, NAT64, 6to4).
 pub fn is_private(address: IpAddr) -> bool {
     match address {
         IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
-                || v4.octets()[0] == 0
+                || v4.is_multicast()
+                || a == 0
                 // 100.64.0.0/10, shared address space
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || (a == 100 && (b & 0xc0) == 64)
+                // 192.0.0.0/24, IETF protocol assignments
+                || (a == 192 && b == 0 && c == 0)
+                // 198.18.0.0/15, benchmarking
+                || (a == 198 && (b & 0xfe) == 18)
+                // 240.0.0.0/4, reserved
+                || a >= 240
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_private(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
+            let segments = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                let [a, b] = high.to_be_bytes();
+                let [c, d] = low.to_be_bytes();
+                IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d))
+            };
+            let first = segments[0];
+            // ::a.b.c.d (IPv4-compatible, deprecated) and 64:ff9b::/96 (NAT64).
+            if segments[..6] == [0; 6] || segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return v6.is_loopback()
+                    || v6.is_unspecified()
+                    || is_private(embedded(segments[6], segments[7]));
+            }
+            // 2002::/16 (6to4) carries an IPv4 address in its next 32 bits.
+            if first == 0x2002 && is_private(embedded(segments[1], segments[2])) {
+                return true;
+            }
+            v6.is_multicast()
+                // 64:ff9b:1::/48, local-use NAT64
+                || (first == 0x64 && segments[1] == 0xff9b && segments[2] == 1)
                 // fc00::/7, unique local
                 || (first & 0xfe00) == 0xfc00
-                // fe80::/10, link-local
+                // fe80::/10 link-local, fec0::/10 site-local
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
         }
     }
 }
@@ -196,6 +226,8 @@ mod tests {
         assert!(allowed.allows("10.1.2.3"));
         assert!(!allowed.allows("10.2.0.1"));
         assert!(allowed.allows("[::1]"));
+        // An address entry matches however the URL writes the address.
+        assert!(hosts(&["::ffff:1.2.3.4"]).allows("[::ffff:102:304]"));
         assert!(!hosts(&[]).allows("anything"));
         assert!(AllowedHosts::default().allows("anything"));
     }
@@ -236,14 +268,30 @@ mod tests {
             "169.254.169.254",
             "0.0.0.0",
             "100.64.0.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "224.0.0.1",
             "::1",
+            "::",
             "fd00::1",
             "fe80::1",
+            "fec0::1",
+            "ff02::1",
             "::ffff:127.0.0.1",
+            "::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:a00:1::1",
         ] {
             assert!(is_private(private.parse().unwrap()), "{private}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1::1", "100.128.0.1"] {
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "100.128.0.1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+        ] {
             assert!(!is_private(public.parse().unwrap()), "{public}");
         }
     }

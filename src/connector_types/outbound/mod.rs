@@ -38,7 +38,7 @@ const MAX_REDIRECTS: usize = 10;
 const MAX_CACHED_CLIENTS: usize = 256;
 
 /// `xpack.actions.proxyUrl` and its companions.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ProxySettings {
     pub url: Url,
     /// `proxyHeaders`: sent to the proxy (on CONNECT, and with proxied plain requests).
@@ -49,9 +49,28 @@ pub struct ProxySettings {
     pub only_hosts: Vec<String>,
 }
 
+impl fmt::Debug for ProxySettings {
+    /// The URL's credentials and the header values stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("host", &self.url.host_str())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("bypass_hosts", &self.bypass_hosts)
+            .field("only_hosts", &self.only_hosts)
+            .finish()
+    }
+}
+
 impl ProxySettings {
     fn applies_to(&self, host: &str) -> bool {
-        let listed = |hosts: &[String]| hosts.iter().any(|it| it.eq_ignore_ascii_case(host));
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let listed = |hosts: &[String]| {
+            hosts.iter().any(|it| {
+                it.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .eq_ignore_ascii_case(host)
+            })
+        };
         if listed(&self.bypass_hosts) {
             return false;
         }
@@ -120,7 +139,7 @@ struct Inner {
     clients: Mutex<HashMap<Profile, Client>>,
     /// Client certificates already read, by a digest of what they were read from:
     /// opening a PKCS#12 archive runs a key derivation, which must not happen per call.
-    identities: Mutex<HashMap<[u8; 32], ClientIdentity>>,
+    identities: Mutex<HashMap<[u8; 32], Result<ClientIdentity, String>>>,
 }
 
 /// Where a client certificate comes from (decoded bytes, not base64).
@@ -167,7 +186,10 @@ impl Outbound {
     ///
     /// # Errors
     /// What could not be read (never the key material).
-    pub fn client_identity(&self, source: IdentitySource<'_>) -> Result<ClientIdentity, String> {
+    pub async fn client_identity(
+        &self,
+        source: IdentitySource<'_>,
+    ) -> Result<ClientIdentity, String> {
         use sha2::{Digest, Sha256};
         let mut digest = Sha256::new();
         let (kind, parts): (&[u8], [&[u8]; 3]) = match &source {
@@ -191,21 +213,38 @@ impl Outbound {
                 .lock()
                 .expect("the identity cache lock is never poisoned")
         };
-        if let Some(identity) = lock().get(&key) {
-            return Ok(identity.clone());
+        if let Some(outcome) = lock().get(&key) {
+            return outcome.clone();
         }
-        let identity = match source {
-            IdentitySource::CrtKey { crt, key, password } => {
-                ClientIdentity::from_crt_key(crt, key, password)?
+        // Key derivations (PKCS#12, encrypted keys) are CPU work: off the async threads.
+        let owned = match source {
+            IdentitySource::CrtKey { crt, key, password } => (
+                true,
+                crt.to_vec(),
+                key.to_vec(),
+                password.map(str::to_owned),
+            ),
+            IdentitySource::Pfx { pfx, password } => {
+                (false, pfx.to_vec(), Vec::new(), password.map(str::to_owned))
             }
-            IdentitySource::Pfx { pfx, password } => ClientIdentity::from_pfx(pfx, password)?,
         };
+        let outcome = tokio::task::spawn_blocking(move || {
+            let (pem, first, second, password) = owned;
+            if pem {
+                ClientIdentity::from_crt_key(&first, &second, password.as_deref())
+            } else {
+                ClientIdentity::from_pfx(&first, password.as_deref())
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err("the client certificate could not be read".to_owned()));
+        // Failures are kept too, so a wrong password does not rerun the derivation.
         let mut identities = lock();
         if identities.len() >= MAX_CACHED_CLIENTS {
             identities.clear();
         }
-        identities.insert(key, identity.clone());
-        Ok(identity)
+        identities.insert(key, outcome.clone());
+        outcome
     }
 
     /// Starts a request. Nothing is checked or sent until [`Outbound::send`].
@@ -301,6 +340,16 @@ impl Outbound {
         };
         if profile == inner.default_profile {
             return Ok(inner.default_client.clone());
+        }
+        // reqwest builds the TLS to an https proxy from the same settings as the TLS to
+        // the target: a connector's CA or verification mode would apply to the proxy.
+        if let Some(proxy) = &inner.settings.proxy
+            && proxy.url.scheme() == "https"
+            && proxy.applies_to(url.host_str().unwrap_or_default())
+        {
+            return Err(refusal(
+                "TLS settings of a connector or of customHostSettings cannot be used through an https xpack.actions.proxyUrl",
+            ));
         }
         let mut clients = inner
             .clients
@@ -413,7 +462,13 @@ fn build_client(settings: &OutboundSettings, profile: &Profile) -> reqwest::Resu
         .pool_idle_timeout(Duration::from_secs(30))
         .redirect(redirect_policy(settings));
     if settings.block_private_addresses {
-        builder = builder.dns_resolver(Arc::new(PublicOnlyResolver));
+        builder = builder.dns_resolver(Arc::new(PublicOnlyResolver {
+            // The operator's proxy may well be on a private network.
+            proxy_host: settings
+                .proxy
+                .as_ref()
+                .and_then(|proxy| proxy.url.host_str().map(str::to_ascii_lowercase)),
+        }));
     }
     // Kibana ignores HTTP_PROXY and friends; so do we: only proxyUrl counts.
     builder = match &settings.proxy {
@@ -452,6 +507,7 @@ fn build_client(settings: &OutboundSettings, profile: &Profile) -> reqwest::Resu
 fn redirect_policy(settings: &OutboundSettings) -> redirect::Policy {
     let allowed_hosts = settings.allowed_hosts.clone();
     let block_private = settings.block_private_addresses;
+    let proxy = settings.proxy.clone();
     redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() > MAX_REDIRECTS {
             return attempt.error(PolicyRefusal(
@@ -463,10 +519,22 @@ fn redirect_policy(settings: &OutboundSettings) -> redirect::Policy {
             return attempt.error(PolicyRefusal(message));
         }
         let literal = host.trim_start_matches('[').trim_end_matches(']');
-        if let (true, Ok(address)) = (block_private, literal.parse::<IpAddr>())
-            && let Err(message) = check_address(&host, address)
-        {
-            return attempt.error(PolicyRefusal(message));
+        if block_private {
+            match literal.parse::<IpAddr>() {
+                Ok(address) => {
+                    if let Err(message) = check_address(&host, address) {
+                        return attempt.error(PolicyRefusal(message));
+                    }
+                }
+                // Through the proxy the name is resolved there, out of our resolver's
+                // sight, and a redirect cannot wait for a lookup here: refuse it.
+                Err(_) if proxy.as_ref().is_some_and(|it| it.applies_to(&host)) => {
+                    return attempt.error(PolicyRefusal(format!(
+                        "a redirect to \"{host}\" through the proxy is refused: xpack.actions.blockPrivateAddresses cannot check names the proxy resolves"
+                    )));
+                }
+                Err(_) => {}
+            }
         }
         attempt.follow()
     })
@@ -483,13 +551,24 @@ fn check_address(host: &str, address: IpAddr) -> Result<(), String> {
 }
 
 /// Resolves names, keeping only public addresses: a name that resolves to
-/// 127.0.0.1 (or only to private addresses) is refused before any connection.
-struct PublicOnlyResolver;
+/// 127.0.0.1 (or only to private addresses) is refused before any connection. The
+/// configured proxy's own name is exempt.
+struct PublicOnlyResolver {
+    proxy_host: Option<String>,
+}
 
 impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
+        let is_proxy = self
+            .proxy_host
+            .as_deref()
+            .is_some_and(|proxy| proxy.eq_ignore_ascii_case(name.as_str()));
         Box::pin(async move {
             let host = name.as_str().to_owned();
+            if is_proxy {
+                let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
+                return Ok(Box::new(resolved.collect::<Vec<_>>().into_iter()) as Addrs);
+            }
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> = resolved
@@ -594,15 +673,9 @@ fn find_in_chain<'a, T: StdError + 'static>(error: &'a (dyn StdError + 'static))
 
 /// The error and its causes on one line, without the URL (it may carry credentials).
 fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    if let Some(url) = error.url() {
-        text = text.replace(&format!(" ({url})"), "");
+    let text = crate::errors::chain(error);
+    match error.url() {
+        Some(url) => text.replace(&format!(" ({url})"), ""),
+        None => text,
     }
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

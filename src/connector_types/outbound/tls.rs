@@ -54,6 +54,7 @@ impl ClientIdentity {
             let (_, der) = pem::decode_vec(key).map_err(|_| "the private key is not valid PEM")?;
             let encrypted = EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
                 .map_err(|_| "the private key is not an encrypted PKCS#8 key")?;
+            check_key_derivation(&encrypted.encryption_algorithm)?;
             let decrypted = encrypted
                 .decrypt(password)
                 .map_err(|_| "the private key could not be decrypted with the password")?;
@@ -107,6 +108,41 @@ impl ClientIdentity {
     }
 }
 
+/// The most work a key's own parameters may ask of us to open it. The parameters come
+/// from the user's key: unchecked, a crafted key could ask for billions of PBKDF2
+/// rounds or gigabytes of scrypt memory. OpenSSL caps scrypt at 32 MiB too.
+const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
+const MAX_SCRYPT_BYTES: u64 = 32 * 1024 * 1024;
+
+fn check_key_derivation(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), String> {
+    use pkcs8::pkcs5::{EncryptionScheme, pbes2::Kdf};
+    let too_costly =
+        || "the private key's encryption asks for too costly a key derivation".to_owned();
+    match scheme {
+        EncryptionScheme::Pbes2(parameters) => match &parameters.kdf {
+            Kdf::Pbkdf2(pbkdf2) if pbkdf2.iteration_count > MAX_PBKDF2_ITERATIONS => {
+                Err(too_costly())
+            }
+            Kdf::Scrypt(scrypt) => {
+                let memory = scrypt
+                    .cost_parameter
+                    .checked_mul(u64::from(scrypt.block_size))
+                    .and_then(|it| it.checked_mul(128));
+                match memory {
+                    Some(bytes) if bytes <= MAX_SCRYPT_BYTES && scrypt.parallelization <= 16 => {
+                        Ok(())
+                    }
+                    _ => Err(too_costly()),
+                }
+            }
+            Kdf::Pbkdf2(_) => Ok(()),
+            // A derivation this code does not know cannot be judged: refuse it.
+            _ => Err(too_costly()),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Decodes a base64 value the way Node.js's `Buffer.from(text, 'base64')` does:
 /// whitespace is ignored and padding is optional.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {
@@ -139,4 +175,61 @@ pub struct TlsOverrides {
     /// Extra CA certificates (PEM) to trust instead of the built-in roots.
     pub certificate_authorities: Option<Vec<u8>>,
     pub identity: Option<ClientIdentity>,
+}
+
+#[cfg(test)]
+mod tests {
+    use pkcs8::pkcs5::{
+        EncryptionScheme,
+        pbes2::{self, Kdf, Pbkdf2Params, Pbkdf2Prf, Salt, ScryptParams},
+    };
+
+    use super::*;
+
+    fn scheme(kdf: Kdf) -> EncryptionScheme {
+        EncryptionScheme::Pbes2(pbes2::Parameters {
+            kdf,
+            encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: [0; 16] },
+        })
+    }
+
+    fn pbkdf2(iteration_count: u32) -> Kdf {
+        Kdf::Pbkdf2(Pbkdf2Params {
+            salt: Salt::new(b"saltsalt").unwrap(),
+            iteration_count,
+            key_length: None,
+            prf: Pbkdf2Prf::HmacWithSha256,
+        })
+    }
+
+    fn scrypt(cost_parameter: u64, block_size: u16) -> Kdf {
+        Kdf::Scrypt(ScryptParams {
+            salt: Salt::new(b"saltsalt").unwrap(),
+            cost_parameter,
+            block_size,
+            parallelization: 1,
+            key_length: Some(32),
+        })
+    }
+
+    #[test]
+    fn a_key_cannot_ask_for_unbounded_work_to_open_it() {
+        assert!(check_key_derivation(&scheme(pbkdf2(600_000))).is_ok());
+        assert!(check_key_derivation(&scheme(scrypt(1 << 15, 8))).is_ok());
+        let refused =
+            Err("the private key's encryption asks for too costly a key derivation".to_owned());
+        assert_eq!(check_key_derivation(&scheme(pbkdf2(u32::MAX))), refused);
+        assert_eq!(check_key_derivation(&scheme(scrypt(1 << 40, 8))), refused);
+        assert_eq!(
+            check_key_derivation(&scheme(scrypt(u64::MAX, u16::MAX))),
+            refused
+        );
+    }
+
+    #[test]
+    fn base64_is_read_leniently_like_node() {
+        assert_eq!(decode_base64("aGVs\nbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert!(decode_base64("***").is_err());
+    }
 }

@@ -48,9 +48,12 @@ impl TestApp {
     pub async fn with_settings(extra_settings: Value) -> Self {
         let data_dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
         let database = match super::database::api_suite_database_url() {
-            Some(url) => {
-                json!({ "database": { "url": url, "schema": super::database::fresh_schema() } })
-            }
+            Some(url) => json!({
+                "database": { "url": url, "schema": super::database::fresh_schema() },
+                "xpack": { "encryptedSavedObjects": {
+                    "encryptionKey": "the key every test app on PostgreSQL shares"
+                } },
+            }),
             None => json!({}),
         };
         Self::launch(data_dir, database, extra_settings).await

@@ -48,3 +48,18 @@ pub fn fresh_schema() -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
 }
+
+/// Marks a SQLite database as migrated by a newer binary (version 9999).
+pub async fn record_future_migration(database: &std::path::Path) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, X'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}

@@ -223,9 +223,13 @@ impl Listener for TlsListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
             let Ok((stream, address)) = self.tcp.accept().await else {
+                // Out of descriptors or similar: give the system a moment.
+                tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             };
-            if let Ok(tls) = self.acceptor.accept(stream).await {
+            // Bounded, so a client that stalls mid-handshake cannot hold up the rest.
+            let handshake = self.acceptor.accept(stream);
+            if let Ok(Ok(tls)) = tokio::time::timeout(Duration::from_secs(10), handshake).await {
                 return (tls, address);
             }
         }

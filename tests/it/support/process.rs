@@ -48,7 +48,16 @@ impl ServerProcess {
             .spawn()
             .expect("the binary starts");
         let stdout = child.stdout.take().unwrap();
+        // Drained so the child never blocks on a full pipe; kept for failure messages.
+        let stderr = child.stderr.take().unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_lines = lines.clone();
+        tokio::spawn(async move {
+            let mut reader = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                stderr_lines.lock().unwrap().push(format!("stderr: {line}"));
+            }
+        });
         let (count_sender, line_count) = watch::channel(0);
         let collected = lines.clone();
         tokio::spawn(async move {
