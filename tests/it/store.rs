@@ -183,3 +183,55 @@ async fn a_postgres_schema_newer_than_the_binary_is_refused() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_sqlite_write_abandoned_by_its_caller_still_completes_and_is_not_hidden_by_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&DatabaseSettings::default(), dir.path())
+        .await
+        .unwrap();
+    store
+        .insert(&row("cached", "space1", vec![1]))
+        .await
+        .unwrap();
+    // Read once, so the row sits in the cache.
+    assert_eq!(
+        store
+            .get("space1", "cached")
+            .await
+            .unwrap()
+            .unwrap()
+            .secrets,
+        [1]
+    );
+
+    let change = ConnectorChange {
+        name: "changed".to_owned(),
+        config: "{}".to_owned(),
+        secrets: vec![2],
+    };
+    let mut update = Box::pin(store.update("space1", "cached", &change));
+    // Poll the update once, then drop it: a request cancelled mid-write.
+    tokio::select! {
+        biased;
+        _ = &mut update => {}
+        () = std::future::ready(()) => {}
+    }
+    drop(update);
+
+    // The write runs to its end on its own, and the cache then lets it show.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let fetched = store.get("space1", "cached").await.unwrap().unwrap();
+        if fetched.name == "changed" {
+            assert_eq!(fetched.secrets, [2]);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {:?}",
+            fetched.name
+        );
+        tokio::task::yield_now().await;
+    }
+}
