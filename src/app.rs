@@ -16,7 +16,9 @@ use tokio::net::TcpListener;
 use crate::{
     api::{self, AppState},
     connector_types::{
-        self, BuiltinSettings, ExecutionContext, Registry, ValidationContext, index,
+        self, BuiltinSettings, ExecutionContext, Registry, ValidationContext,
+        email::{EmailSettings, SmtpHostSettings},
+        index,
         outbound::{
             AllowedHosts, CustomHost, Outbound, OutboundSettings, ProxySettings, VerificationMode,
         },
@@ -84,7 +86,9 @@ impl Application {
         let validation = ValidationContext {
             allowed_hosts: outbound_settings.allowed_hosts.clone(),
             webhook_pfx_disabled: !settings.webhook_pfx_enabled,
+            email_domain_allowlist: settings.email.domain_allowlist.clone(),
         };
+        let email = email_settings(&settings, &outbound_settings);
         // The cluster is the operator's own: the connector egress policy does not apply.
         let elasticsearch_client = Outbound::new(OutboundSettings {
             response_timeout: settings.response_timeout,
@@ -94,6 +98,7 @@ impl Application {
         let registry = connector_types::builtin(BuiltinSettings {
             elasticsearch: cluster(&settings)?,
             elasticsearch_client,
+            email,
         });
         let preconfigured =
             validate_preconfigured(&registry, &settings.preconfigured, &validation)?;
@@ -327,6 +332,38 @@ fn outbound_settings(settings: &Settings) -> Result<OutboundSettings, StartError
         proxy,
         custom_hosts,
     })
+}
+
+/// The email connector's settings: Graph endpoints, footer, and the TLS settings of
+/// `customHostSettings` entries for `smtp://host:port`.
+fn email_settings(settings: &Settings, outbound: &OutboundSettings) -> EmailSettings {
+    let smtp_hosts = settings
+        .egress
+        .custom_hosts
+        .iter()
+        .zip(&outbound.custom_hosts)
+        .filter_map(|(entry, resolved)| {
+            let address = resolved.origin.strip_prefix("smtp://")?;
+            Some(SmtpHostSettings {
+                address: address.to_owned(),
+                verification_mode: resolved.verification_mode,
+                certificate_authorities: resolved.certificate_authorities.clone(),
+                ignore_tls: entry.smtp_ignore_tls.unwrap_or(false),
+                require_tls: entry.smtp_require_tls.unwrap_or(false),
+            })
+        })
+        .collect();
+    EmailSettings {
+        enable_footer: settings.email.enable_footer,
+        graph_api_url: settings.email.graph_api_url.clone(),
+        graph_api_scope: settings.email.graph_api_scope.clone(),
+        exchange_url: settings.email.exchange_url.clone(),
+        verification_mode: outbound.verification_mode,
+        smtp_hosts,
+        block_private_addresses: outbound.block_private_addresses,
+        proxy: outbound.proxy.clone(),
+        timeout: outbound.response_timeout,
+    }
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

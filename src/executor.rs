@@ -107,7 +107,11 @@ pub async fn execute(
             return Ok(ExecutionResult::error(id, &failure, ErrorSource::Framework));
         }
     };
-    let params = match connector_types::validate_params(connector_type.as_ref(), params) {
+    let params = match connector_types::validate_params(
+        connector_type.as_ref(),
+        params,
+        &service.validation,
+    ) {
         Ok(params) => params,
         Err(error) => return Ok(invalid(&error, ErrorSource::User)),
     };

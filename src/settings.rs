@@ -36,6 +36,7 @@ pub struct Settings {
     pub egress: EgressSettings,
     /// `xpack.actions.webhook.ssl.pfx.enabled`.
     pub webhook_pfx_enabled: bool,
+    pub email: EmailOptions,
     pub elasticsearch: ElasticsearchSettings,
     pub database: DatabaseSettings,
     pub log_level: String,
@@ -77,6 +78,19 @@ pub struct EgressSettings {
     pub proxy_bypass_hosts: Vec<String>,
     pub proxy_only_hosts: Vec<String>,
     pub custom_hosts: Vec<CustomHostSettings>,
+}
+
+/// The email connector's settings under `xpack.actions`.
+#[derive(Clone, Default)]
+pub struct EmailOptions {
+    /// `email.domain_allowlist`.
+    pub domain_allowlist: Option<Vec<String>>,
+    /// `enableFooterInEmail`.
+    pub enable_footer: bool,
+    /// `microsoftGraphApiUrl`, `microsoftGraphApiScope`, `microsoftExchangeUrl`.
+    pub graph_api_url: String,
+    pub graph_api_scope: String,
+    pub exchange_url: String,
 }
 
 /// One `xpack.actions.customHostSettings` entry.
@@ -241,6 +255,17 @@ impl Settings {
             webhook_pfx_enabled: get("xpack.actions.webhook.ssl.pfx.enabled")
                 .as_bool()
                 .unwrap_or(true),
+            email: EmailOptions {
+                domain_allowlist: get("xpack.actions.email.domain_allowlist")
+                    .as_array()
+                    .map(|_| strings("xpack.actions.email.domain_allowlist")),
+                enable_footer: get("xpack.actions.enableFooterInEmail")
+                    .as_bool()
+                    .unwrap_or(true),
+                graph_api_url: text("xpack.actions.microsoftGraphApiUrl").unwrap_or_default(),
+                graph_api_scope: text("xpack.actions.microsoftGraphApiScope").unwrap_or_default(),
+                exchange_url: text("xpack.actions.microsoftExchangeUrl").unwrap_or_default(),
+            },
             elasticsearch: ElasticsearchSettings {
                 hosts: strings("elasticsearch.hosts"),
                 username: text("elasticsearch.username"),
@@ -417,6 +442,27 @@ fn settings_schema() -> Schema {
                                     ])),
                                 ),
                             ]))),
+                        ),
+                        (
+                            "email",
+                            object([("domain_allowlist", maybe(array(string())))]),
+                        ),
+                        ("enableFooterInEmail", boolean().default(true)),
+                        (
+                            "microsoftGraphApiUrl",
+                            string()
+                                .default("https://graph.microsoft.com/v1.0")
+                                .check(http_url),
+                        ),
+                        (
+                            "microsoftGraphApiScope",
+                            string().default("https://graph.microsoft.com/.default"),
+                        ),
+                        (
+                            "microsoftExchangeUrl",
+                            string()
+                                .default("https://login.microsoftonline.com")
+                                .check(http_url),
                         ),
                         (
                             "webhook",
@@ -689,6 +735,17 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
         "xpack.actions.webhook.ssl.pfx.enabled",
         EnvironmentValue::Yaml,
     ),
+    (
+        "xpack.actions.email.domain_allowlist",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.enableFooterInEmail", EnvironmentValue::Yaml),
+    ("xpack.actions.microsoftGraphApiUrl", EnvironmentValue::Text),
+    (
+        "xpack.actions.microsoftGraphApiScope",
+        EnvironmentValue::Text,
+    ),
+    ("xpack.actions.microsoftExchangeUrl", EnvironmentValue::Text),
 ];
 
 #[derive(Clone, Copy)]
@@ -773,6 +830,8 @@ mod tests {
         );
         assert_eq!(example.elasticsearch.hosts, defaults.elasticsearch.hosts);
         assert_eq!(example.log_level, defaults.log_level);
+        assert_eq!(example.email.graph_api_url, defaults.email.graph_api_url);
+        assert_eq!(example.email.enable_footer, defaults.email.enable_footer);
         assert_eq!(
             format!("{:?}", example.database),
             format!("{:?}", defaults.database)

@@ -5,6 +5,7 @@
 //! messages are Kibana's, and runs with an [`ExecutionContext`] it is handed. It never
 //! reads settings, the store or HTTP requests of its own.
 
+pub mod email;
 mod error;
 pub mod index;
 pub mod outbound;
@@ -67,6 +68,8 @@ pub struct ValidationContext {
     pub allowed_hosts: outbound::AllowedHosts,
     /// `xpack.actions.webhook.ssl.pfx.enabled`.
     pub webhook_pfx_disabled: bool,
+    /// `xpack.actions.email.domain_allowlist`: if set, the only domains mail may use.
+    pub email_domain_allowlist: Option<Vec<String>>,
 }
 
 /// Services a connector may use while it runs. Built once at start-up and shared.
@@ -95,6 +98,11 @@ pub trait ConnectorType: Send + Sync + 'static {
 
     /// Rules on the whole config, run after its shape is accepted.
     fn validate_config(&self, _config: &Value, _cx: &ValidationContext) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Rules on the whole params, run after their shape is accepted.
+    fn validate_params(&self, _params: &Value, _cx: &ValidationContext) -> Result<(), String> {
         Ok(())
     }
 
@@ -188,15 +196,21 @@ pub fn validate_connector(
 pub fn validate_params(
     connector_type: &dyn ConnectorType,
     params: &Value,
+    cx: &ValidationContext,
 ) -> Result<Value, InvalidConnector> {
-    connector_type
+    let invalid = |error| InvalidConnector {
+        section: Section::Params,
+        error,
+    };
+    let params = connector_type
         .schemas()
         .params
         .validate(params)
-        .map_err(|error| InvalidConnector {
-            section: Section::Params,
-            error,
-        })
+        .map_err(invalid)?;
+    connector_type
+        .validate_params(&params, cx)
+        .map_err(|message| invalid(SchemaError::bare(message)))?;
+    Ok(params)
 }
 
 /// Every connector type the server knows, in registration order (which is the order
@@ -232,6 +246,7 @@ pub struct BuiltinSettings {
     /// connector egress policy: it is the operator's own cluster, as in Kibana).
     pub elasticsearch: index::Cluster,
     pub elasticsearch_client: outbound::Outbound,
+    pub email: email::EmailSettings,
 }
 
 /// The types Switchboard implements. Adding a type is a module and one line here.
@@ -243,5 +258,6 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
         settings.elasticsearch_client,
     ));
     registry.register(webhook::Webhook::new());
+    registry.register(email::Email::new(settings.email));
     registry
 }

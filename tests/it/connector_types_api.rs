@@ -44,6 +44,7 @@ async fn lists_the_implemented_types_in_registration_order() {
             (".server-log", "Server log", "basic"),
             (".index", "Index", "basic"),
             (".webhook", "Webhook", "gold"),
+            (".email", "Email", "gold"),
         ]
     );
 }
@@ -56,7 +57,7 @@ async fn feature_id_filters_and_unknown_query_keys_are_refused() {
         .get("/api/actions/connector_types?feature_id=siem")
         .await
         .json();
-    assert_eq!(siem.as_array().unwrap().len(), 3);
+    assert_eq!(siem.as_array().unwrap().len(), 4);
     let cases = app
         .get("/api/actions/connector_types?feature_id=cases")
         .await

@@ -10,6 +10,7 @@ mod architecture;
 mod connector_types_api;
 mod connectors_api;
 mod egress;
+mod email;
 mod execute_index;
 mod execute_server_log;
 mod execute_webhook;

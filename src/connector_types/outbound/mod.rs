@@ -62,7 +62,8 @@ impl fmt::Debug for ProxySettings {
 }
 
 impl ProxySettings {
-    fn applies_to(&self, host: &str) -> bool {
+    /// Whether calls to this host go through the proxy (bypass and only lists).
+    pub fn applies_to(&self, host: &str) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let listed = |hosts: &[String]| {
             hosts.iter().any(|it| {

@@ -1,0 +1,246 @@
+//! Sending over SMTP with lettre: the host (or the named service's), TLS on connect
+//! or STARTTLS, AUTH when the connector has credentials.
+
+use std::{net::IpAddr, str::FromStr};
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Certificate, CertificateStore, Tls, TlsParameters},
+    },
+};
+use serde_json::{Value, json};
+
+use super::{EmailSettings, Mail, services};
+use crate::connector_types::{
+    Connector,
+    outbound::{VerificationMode, is_private},
+};
+
+/// Where and how to connect.
+struct Route {
+    host: String,
+    port: u16,
+    secure: bool,
+    /// Only the configured `other` host gets `customHostSettings` and the relaxed
+    /// certificate check for unauthenticated plain relays, as in Kibana.
+    configured_host: bool,
+}
+
+fn route(config: &Value) -> Result<Route, String> {
+    let service = config["service"].as_str().unwrap_or("other");
+    if service == "other" {
+        let port = config["port"].as_u64().unwrap_or(25) as u16;
+        return Ok(Route {
+            host: config["host"].as_str().unwrap_or_default().to_owned(),
+            port,
+            // Kibana: the configured value, or TLS on connect for port 465.
+            secure: config["secure"].as_bool().unwrap_or(port == 465),
+            configured_host: true,
+        });
+    }
+    let resolved =
+        services::resolve(service).ok_or_else(|| format!("unknown email service {service}"))?;
+    Ok(Route {
+        host: resolved.host.to_owned(),
+        port: resolved.port,
+        secure: resolved.secure,
+        configured_host: service == "elastic_cloud",
+    })
+}
+
+pub(super) async fn send(
+    settings: &EmailSettings,
+    connector: &Connector<'_>,
+    mail: &Mail<'_>,
+) -> Result<Value, String> {
+    let route = route(connector.config)?;
+    if route.configured_host
+        && settings
+            .proxy
+            .as_ref()
+            .is_some_and(|proxy| proxy.applies_to(&route.host))
+    {
+        return Err(format!(
+            "sending email to {} through xpack.actions.proxyUrl is not supported yet",
+            route.host
+        ));
+    }
+    let message = build_message(mail)?;
+    let envelope = message.envelope().clone();
+
+    let credentials = match (
+        connector.config["hasAuth"] != json!(false),
+        connector.secrets["user"].as_str(),
+        connector.secrets["password"].as_str(),
+    ) {
+        (true, Some(user), Some(password)) => {
+            Some(Credentials::new(user.to_owned(), password.to_owned()))
+        }
+        _ => None,
+    };
+    let address = format!("{}:{}", route.host, route.port);
+    let custom = route
+        .configured_host
+        .then(|| {
+            settings
+                .smtp_hosts
+                .iter()
+                .find(|it| it.address.eq_ignore_ascii_case(&address))
+        })
+        .flatten();
+
+    let mut verification_mode = custom
+        .and_then(|it| it.verification_mode)
+        .unwrap_or(settings.verification_mode);
+    // Kibana lets an unauthenticated relay without TLS-on-connect present any certificate
+    // when it offers STARTTLS (relays, maildev).
+    if route.configured_host && !route.secure && credentials.is_none() && custom.is_none() {
+        verification_mode = VerificationMode::None;
+    }
+    let mut tls = TlsParameters::builder(route.host.clone());
+    match verification_mode {
+        VerificationMode::Full => {}
+        VerificationMode::Certificate => tls = tls.dangerous_accept_invalid_hostnames(true),
+        VerificationMode::None => tls = tls.dangerous_accept_invalid_certs(true),
+    }
+    if let Some(pem) = custom.and_then(|it| it.certificate_authorities.as_deref()) {
+        tls = tls.certificate_store(CertificateStore::None);
+        for certificate in split_pem_certificates(pem) {
+            let certificate = Certificate::from_pem(&certificate)
+                .map_err(|error| format!("invalid customHostSettings CA: {error}"))?;
+            tls = tls.add_root_certificate(certificate);
+        }
+    }
+    let tls = tls.build_rustls().map_err(|error| error.to_string())?;
+    let tls = if route.secure {
+        Tls::Wrapper(tls)
+    } else if custom.is_some_and(|it| it.ignore_tls) {
+        Tls::None
+    } else if custom.is_some_and(|it| it.require_tls) {
+        Tls::Required(tls)
+    } else {
+        Tls::Opportunistic(tls)
+    };
+
+    // With private addresses blocked, resolve here, check, and connect to the address
+    // checked (TLS still verifies the name).
+    let server = if settings.block_private_addresses {
+        connect_address(&route.host, route.port).await?
+    } else {
+        route.host.clone()
+    };
+    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
+        .port(route.port)
+        .timeout(Some(settings.timeout))
+        .tls(tls);
+    if let Some(credentials) = credentials {
+        transport = transport.credentials(credentials);
+    }
+    let response = transport
+        .build()
+        .send(message.clone())
+        .await
+        .map_err(|error| crate::errors::chain(&error))?;
+
+    let recipients: Vec<String> = envelope.to().iter().map(ToString::to_string).collect();
+    let reply = format!(
+        "{} {}",
+        response.code(),
+        response.message().collect::<Vec<_>>().join(" ")
+    );
+    let message_id = message
+        .headers()
+        .get_raw("Message-ID")
+        .unwrap_or_default()
+        .to_owned();
+    Ok(json!({
+        "accepted": recipients,
+        "rejected": [],
+        "envelope": {
+            "from": envelope.from().map(ToString::to_string),
+            "to": recipients,
+        },
+        "messageId": message_id,
+        "response": reply,
+    }))
+}
+
+fn build_message(mail: &Mail<'_>) -> Result<Message, String> {
+    let mailbox = |address: &str| {
+        Mailbox::from_str(address).map_err(|error| format!("invalid address {address}: {error}"))
+    };
+    let from = mailbox(mail.from)?;
+    let mut builder = Message::builder()
+        .message_id(Some(format!(
+            "<{}@{}>",
+            uuid::Uuid::new_v4(),
+            from.email.domain()
+        )))
+        .from(from)
+        .subject(mail.subject);
+    for address in &mail.to {
+        builder = builder.to(mailbox(address)?);
+    }
+    for address in &mail.cc {
+        builder = builder.cc(mailbox(address)?);
+    }
+    // Bcc recipients go in the envelope only: lettre drops the header when sending.
+    for address in &mail.bcc {
+        builder = builder.bcc(mailbox(address)?);
+    }
+    builder
+        .multipart(MultiPart::alternative_plain_html(
+            mail.text.to_owned(),
+            mail.html.to_owned(),
+        ))
+        .map_err(|error| error.to_string())
+}
+
+/// The first public address of the host; refuses loopback, private and link-local ones.
+async fn connect_address(host: &str, port: u16) -> Result<String, String> {
+    let refuse = |address: IpAddr| {
+        format!(
+            "target hostname \"{host}\" resolves to {address}, a loopback, private or link-local address, which xpack.actions.blockPrivateAddresses refuses"
+        )
+    };
+    if let Ok(address) = host.parse::<IpAddr>() {
+        return if is_private(address) {
+            Err(refuse(address))
+        } else {
+            Ok(host.to_owned())
+        };
+    }
+    let addresses: Vec<IpAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|error| format!("getaddrinfo ENOTFOUND {host}: {error}"))?
+        .map(|it| it.ip())
+        .collect();
+    match addresses.iter().find(|it| !is_private(**it)) {
+        Some(address) => Ok(address.to_string()),
+        None => Err(refuse(
+            *addresses
+                .first()
+                .ok_or_else(|| format!("getaddrinfo ENOTFOUND {host}"))?,
+        )),
+    }
+}
+
+/// The certificates of a PEM bundle, one by one (lettre reads one per call).
+fn split_pem_certificates(pem: &[u8]) -> Vec<Vec<u8>> {
+    let text = String::from_utf8_lossy(pem);
+    let mut certificates = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let end_marker = "-----END CERTIFICATE-----";
+        let Some(end) = rest[start..].find(end_marker) else {
+            break;
+        };
+        let end = start + end + end_marker.len();
+        certificates.push(rest.as_bytes()[start..end].to_vec());
+        rest = &rest[end..];
+    }
+    certificates
+}
