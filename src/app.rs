@@ -362,6 +362,8 @@ fn email_settings(settings: &Settings, outbound: &OutboundSettings) -> EmailSett
         smtp_hosts,
         block_private_addresses: outbound.block_private_addresses,
         proxy: outbound.proxy.clone(),
+        proxy_verification_mode: VerificationMode::parse(&settings.egress.proxy_verification_mode)
+            .unwrap_or_default(),
         timeout: outbound.response_timeout,
     }
 }

@@ -456,18 +456,82 @@ async fn the_egress_policy_applies_to_smtp() {
         "error validating action type config: [host] value '127.0.0.1' is not in the allowedHosts configuration",
     );
 
-    // Mail is not sent around a configured proxy.
-    let proxied = TestApp::with_settings(
-        json!({ "xpack": { "actions": { "proxyUrl": "http://127.0.0.1:9" } } }),
+    assert!(smtp.received().is_empty());
+}
+
+#[tokio::test]
+async fn mail_goes_through_the_proxy_in_a_connect_tunnel_with_starttls_or_tls_on_connect() {
+    let ca = TestCa::new("Mail CA");
+    let certificate = ca.issue(&["127.0.0.1"]);
+    let starttls = SmtpServer::start(
+        SmtpTls::StartTls(TestCa::server_config(&certificate, None)),
+        Some(("mailer", "tunnel-password")),
     )
     .await;
-    let id = proxied
-        .create_connector(smtp_connector(port, json!({ "hasAuth": false }), json!({})))
+    let on_connect = SmtpServer::start(
+        SmtpTls::OnConnect(TestCa::server_config(&certificate, None)),
+        None,
+    )
+    .await;
+    let plain = SmtpServer::start(SmtpTls::None, None).await;
+    let proxy = crate::support::proxy::TestProxy::start().await;
+    let trust = |port: u16| json!({ "url": format!("smtp://127.0.0.1:{port}"), "ssl": { "certificateAuthoritiesData": ca.cert_pem } });
+    let app = TestApp::with_settings(json!({
+        "xpack": { "actions": {
+            "proxyUrl": proxy.url(),
+            "proxyHeaders": { "X-Proxy-Token": "mail-tunnel" },
+            "customHostSettings": [trust(starttls.address.port()), trust(on_connect.address.port())],
+        } }
+    }))
+    .await;
+
+    let through_starttls = app
+        .create_connector(smtp_connector(
+            starttls.address.port(),
+            json!({}),
+            json!({ "user": "mailer", "password": "tunnel-password" }),
+        ))
         .await;
-    let result = proxied.execute(&id, alert()).await;
+    let result = app.execute(&through_starttls, alert()).await;
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["data"]["response"], "250 2.0.0 Ok: queued as TEST42");
+    let received = starttls.received();
+    assert!(received[0].over_tls);
+    assert_eq!(received[0].authenticated_as.as_deref(), Some("mailer"));
+    assert!(received[0].data.contains("Subject: Disk alert"));
+
+    let through_tls = app
+        .create_connector(smtp_connector(
+            on_connect.address.port(),
+            json!({ "secure": true, "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(app.execute(&through_tls, alert()).await["status"], "ok");
+    assert!(on_connect.received()[0].over_tls);
+
+    let through_plain = app
+        .create_connector(smtp_connector(
+            plain.address.port(),
+            json!({ "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+    assert_eq!(app.execute(&through_plain, alert()).await["status"], "ok");
+    assert!(!plain.received()[0].over_tls);
+
+    let seen = proxy.seen();
+    let targets: Vec<&str> = seen.iter().map(|it| it.target.as_str()).collect();
     assert_eq!(
-        result["service_message"],
-        "sending email to 127.0.0.1 through xpack.actions.proxyUrl is not supported yet"
+        targets,
+        [
+            format!("127.0.0.1:{}", starttls.address.port()),
+            format!("127.0.0.1:{}", on_connect.address.port()),
+            format!("127.0.0.1:{}", plain.address.port()),
+        ]
     );
-    assert!(smtp.received().is_empty());
+    assert!(
+        seen.iter()
+            .all(|it| it.method == "CONNECT" && it.header("x-proxy-token") == Some("mail-tunnel"))
+    );
 }

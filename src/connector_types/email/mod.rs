@@ -4,6 +4,7 @@
 mod graph;
 mod services;
 mod smtp;
+mod tunnel;
 
 use std::{str::FromStr, time::Duration};
 
@@ -45,9 +46,10 @@ pub struct EmailSettings {
     pub verification_mode: VerificationMode,
     pub smtp_hosts: Vec<SmtpHostSettings>,
     pub block_private_addresses: bool,
-    /// `xpack.actions.proxyUrl`: SMTP through it is not supported yet, so a configured
-    /// host it applies to is refused rather than reached around the proxy.
+    /// `xpack.actions.proxyUrl`: mail to a configured host it applies to goes through
+    /// a CONNECT tunnel, with TLS per `ssl.proxyVerificationMode`, as in Kibana.
     pub proxy: Option<ProxySettings>,
+    pub proxy_verification_mode: VerificationMode,
     pub timeout: Duration,
 }
 
@@ -62,6 +64,7 @@ impl Default for EmailSettings {
             smtp_hosts: Vec::new(),
             block_private_addresses: false,
             proxy: None,
+            proxy_verification_mode: VerificationMode::Full,
             timeout: Duration::from_secs(60),
         }
     }
