@@ -535,3 +535,36 @@ async fn mail_goes_through_the_proxy_in_a_connect_tunnel_with_starttls_or_tls_on
             .all(|it| it.method == "CONNECT" && it.header("x-proxy-token") == Some("mail-tunnel"))
     );
 }
+
+#[tokio::test]
+async fn the_json_service_returns_the_composed_message_without_sending() {
+    let app = TestApp::start().await;
+    let id = app
+        .create_connector(json!({
+            "name": "test transport", "connector_type_id": ".email",
+            "config": { "service": "__json", "from": "alerts@example.com", "hasAuth": false },
+        }))
+        .await;
+
+    let result = app.execute(&id, alert()).await;
+
+    assert_eq!(result["status"], "ok", "{result}");
+    let data = &result["data"];
+    assert_eq!(
+        data["envelope"],
+        json!({ "from": "alerts@example.com", "to": ["ops@example.com", "lead@example.com", "audit@example.com"] })
+    );
+    assert_eq!(data["message"]["subject"], "Disk alert");
+    assert_eq!(
+        data["message"]["bcc"],
+        json!([{ "address": "audit@example.com" }])
+    );
+    assert_eq!(
+        data["message"]["text"],
+        "The **disk** is full.\n\n---\n\nThis message was sent by Elastic."
+    );
+    assert_eq!(
+        data["message"]["html"],
+        "<p>The <strong>disk</strong> is full.</p>\n<hr />\n<p>This message was sent by Elastic.</p>\n"
+    );
+}

@@ -291,6 +291,8 @@ impl ConnectorType for Email {
                 Some("exchange_server") => {
                     graph::send(cx, &self.settings, &self.tokens, &connector, &mail).await
                 }
+                // Kibana's test transport: nothing is sent, the composed message is returned.
+                Some("__json") => Ok(composed(&mail)),
                 _ => smtp::send(&self.settings, &connector, &mail).await,
             };
             sent.map(Some).map_err(|service_message| {
@@ -309,6 +311,30 @@ pub(crate) struct Mail<'a> {
     pub subject: &'a str,
     pub text: &'a str,
     pub html: &'a str,
+}
+
+/// What nodemailer's JSON transport answers: the envelope and the message itself.
+fn composed(mail: &Mail<'_>) -> Value {
+    let recipients: Vec<&str> = mail
+        .to
+        .iter()
+        .chain(&mail.cc)
+        .chain(&mail.bcc)
+        .copied()
+        .collect();
+    json!({
+        "envelope": { "from": mail.from, "to": recipients },
+        "messageId": format!("<{}@{}>", uuid::Uuid::new_v4(), mail.from.rsplit('@').next().unwrap_or("localhost")),
+        "message": {
+            "from": { "address": mail.from },
+            "to": mail.to.iter().map(|it| json!({ "address": it })).collect::<Vec<_>>(),
+            "cc": mail.cc.iter().map(|it| json!({ "address": it })).collect::<Vec<_>>(),
+            "bcc": mail.bcc.iter().map(|it| json!({ "address": it })).collect::<Vec<_>>(),
+            "subject": mail.subject,
+            "html": mail.html,
+            "text": mail.text,
+        },
+    })
 }
 
 /// The HTML part: the message's Markdown rendered, as Kibana does (markdown-it there,
