@@ -568,3 +568,26 @@ async fn the_json_service_returns_the_composed_message_without_sending() {
         "<p>The <strong>disk</strong> is full.</p>\n<hr />\n<p>This message was sent by Elastic.</p>\n"
     );
 }
+
+#[tokio::test]
+async fn a_silent_server_behind_the_proxy_ends_in_a_timeout() {
+    // Accepts connections (the kernel does) and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = crate::support::proxy::TestProxy::start().await;
+    let app = TestApp::with_settings(json!({
+        "xpack": { "actions": { "proxyUrl": proxy.url(), "responseTimeout": "300ms" } }
+    }))
+    .await;
+    let id = app
+        .create_connector(smtp_connector(
+            silent.local_addr().unwrap().port(),
+            json!({ "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+
+    let result = app.execute(&id, alert()).await;
+
+    assert_eq!(result["message"], "error sending email");
+    assert_eq!(result["service_message"], "timeout of 300ms exceeded");
+}

@@ -106,12 +106,19 @@ pub(super) async fn send(
             verification_mode: settings.proxy_verification_mode,
             certificate_authorities: custom.and_then(|it| it.certificate_authorities.as_deref()),
         };
-        let mut connection = tunnel::connect(&tunnel, credentials.as_ref()).await?;
-        let response = connection
-            .send(&envelope, &message.formatted())
+        // lettre's own timeouts do not cover a connection it did not open: bound it all.
+        let exchange = async {
+            let mut connection = tunnel::connect(&tunnel, credentials.as_ref()).await?;
+            let response = connection
+                .send(&envelope, &message.formatted())
+                .await
+                .map_err(|error| crate::errors::chain(&error))?;
+            let _ = connection.quit().await;
+            Ok::<_, String>(response)
+        };
+        let response = tokio::time::timeout(settings.timeout, exchange)
             .await
-            .map_err(|error| crate::errors::chain(&error))?;
-        let _ = connection.quit().await;
+            .map_err(|_| format!("timeout of {}ms exceeded", settings.timeout.as_millis()))??;
         return Ok(sent(&message, &envelope, &response));
     }
 
