@@ -115,6 +115,11 @@ async fn starttls_and_auth_with_a_ca_given_for_the_smtp_host() {
     let refused = strict.execute(&id, alert()).await;
     assert_eq!(refused["status"], "error");
     assert_eq!(refused["message"], "error sending email");
+    let reason = refused["service_message"].as_str().unwrap().to_lowercase();
+    assert!(
+        reason.contains("certificate") || reason.contains("unknownissuer"),
+        "{reason}"
+    );
     assert!(smtp.received().is_empty());
 
     let trusting = TestApp::with_settings(json!({
@@ -590,4 +595,91 @@ async fn a_silent_server_behind_the_proxy_ends_in_a_timeout() {
 
     assert_eq!(result["message"], "error sending email");
     assert_eq!(result["service_message"], "timeout of 300ms exceeded");
+}
+
+#[tokio::test]
+async fn an_unauthenticated_relay_may_present_any_certificate_as_in_kibana() {
+    // A relay offering STARTTLS with a certificate nobody trusts (maildev and friends).
+    let stranger = TestCa::new("Nobody trusts this CA").issue(&["127.0.0.1"]);
+    let relay = SmtpServer::start(
+        SmtpTls::StartTls(TestCa::server_config(&stranger, None)),
+        None,
+    )
+    .await;
+    let app = TestApp::start().await;
+    let id = app
+        .create_connector(smtp_connector(
+            relay.address.port(),
+            json!({ "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+
+    assert_eq!(app.execute(&id, alert()).await["status"], "ok");
+    assert!(relay.received()[0].over_tls);
+}
+
+#[tokio::test]
+async fn a_changed_client_secret_gets_a_new_token() {
+    let token_requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = token_requests.clone();
+    let microsoft = FakeServer::start(move |request| {
+        if request.path.ends_with("/token") {
+            seen.lock().unwrap().push(request.body.clone());
+            Reply::json(
+                200,
+                json!({ "token_type": "Bearer", "access_token": "t", "expires_in": "3600" }),
+            )
+        } else {
+            Reply::status(202, "")
+        }
+    })
+    .await;
+    let app = TestApp::with_settings(json!({
+        "xpack": { "actions": { "microsoftExchangeUrl": microsoft.url(""), "microsoftGraphApiUrl": microsoft.url("/v1.0") } }
+    }))
+    .await;
+    let config = json!({ "service": "exchange_server", "from": "alerts@example.com", "clientId": "c", "tenantId": "t" });
+    let id = app
+        .create_connector(json!({
+            "name": "exchange", "connector_type_id": ".email", "config": config,
+            "secrets": { "clientSecret": "first-secret" },
+        }))
+        .await;
+    app.execute(&id, alert()).await;
+    app.execute(&id, alert()).await;
+    app.put(
+        &format!("/api/actions/connector/{id}"),
+        json!({ "name": "exchange", "config": config, "secrets": { "clientSecret": "second-secret" } }),
+    )
+    .await;
+    app.execute(&id, alert()).await;
+
+    let bodies = token_requests.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(bodies[0].contains("client_secret=first-secret"));
+    assert!(bodies[1].contains("client_secret=second-secret"));
+}
+
+#[tokio::test]
+async fn a_host_that_would_break_the_connect_line_is_refused() {
+    let proxy = crate::support::proxy::TestProxy::start().await;
+    let app =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "proxyUrl": proxy.url() } } }))
+            .await;
+    let id = app
+        .create_connector(smtp_connector(
+            25,
+            json!({ "host": "mail\r\nX-Injected: yes", "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+
+    let result = app.execute(&id, alert()).await;
+
+    assert_eq!(
+        result["service_message"],
+        "invalid SMTP host \"mail\\r\\nX-Injected: yes\""
+    );
+    assert!(proxy.seen().is_empty());
 }

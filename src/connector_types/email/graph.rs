@@ -14,10 +14,45 @@ use serde_json::{Value, json};
 use super::{EmailSettings, Mail};
 use crate::connector_types::{Connector, ExecutionContext, outbound::TlsOverrides};
 
-/// Tokens by connector id: `"<token_type> <access_token>"` and when it expires.
+/// Tokens by connector and the credentials they were issued for:
+/// `"<token_type> <access_token>"` and when it expires. Keyed on the credentials too,
+/// so a connector re-created or changed under the same id never uses an old token.
 #[derive(Default)]
 pub struct TokenCache {
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// The longest a token is kept, whatever the endpoint says.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+fn token_url(settings: &EmailSettings, connector: &Connector<'_>) -> String {
+    match connector.config["oauthTokenUrl"].as_str() {
+        Some(url) => url.to_owned(),
+        None => format!(
+            "{}/{}/oauth2/v2.0/token",
+            settings.exchange_url.trim_end_matches('/'),
+            connector.config["tenantId"].as_str().unwrap_or_default()
+        ),
+    }
+}
+
+fn cache_key(connector: &Connector<'_>, url: &str, scope: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    for part in [
+        connector.id,
+        connector.config["clientId"].as_str().unwrap_or_default(),
+        url,
+        scope,
+        connector.secrets["clientSecret"]
+            .as_str()
+            .unwrap_or_default(),
+    ] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    let digest: [u8; 32] = digest.finalize().into();
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 impl TokenCache {
@@ -49,18 +84,12 @@ async fn token(
     tokens: &TokenCache,
     connector: &Connector<'_>,
 ) -> Result<String, String> {
-    if let Some(token) = tokens.valid(connector.id) {
+    let config = connector.config;
+    let url = token_url(settings, connector);
+    let key = cache_key(connector, &url, &settings.graph_api_scope);
+    if let Some(token) = tokens.valid(&key) {
         return Ok(token);
     }
-    let config = connector.config;
-    let url = match config["oauthTokenUrl"].as_str() {
-        Some(url) => url.to_owned(),
-        None => format!(
-            "{}/{}/oauth2/v2.0/token",
-            settings.exchange_url.trim_end_matches('/'),
-            config["tenantId"].as_str().unwrap_or_default()
-        ),
-    };
     let unavailable = || {
         format!(
             "Unable to retrieve access token for connectorId: {}",
@@ -112,8 +141,13 @@ async fn token(
         return Err(unavailable());
     };
     let token = format!("{kind} {access}");
-    let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(0));
-    tokens.keep(connector.id, token.clone(), started + lifetime);
+    // Some endpoints send the lifetime as a string.
+    let seconds = match &body["expires_in"] {
+        Value::String(text) => text.trim().parse().unwrap_or(0),
+        other => other.as_u64().unwrap_or(0),
+    };
+    let lifetime = Duration::from_secs(seconds).min(MAX_TOKEN_LIFETIME);
+    tokens.keep(&key, token.clone(), started + lifetime);
     Ok(token)
 }
 
@@ -178,7 +212,12 @@ pub(super) async fn send(
         });
     }
     if status.is_client_error() {
-        tokens.forget(connector.id);
+        let url = token_url(settings, connector);
+        tokens.forget(&cache_key(connector, &url, &settings.graph_api_scope));
     }
-    Err(answer.to_string())
+    Err(match answer {
+        // Kibana serialises the body; an empty one is "".
+        Value::Null => "\"\"".to_owned(),
+        other => other.to_string(),
+    })
 }

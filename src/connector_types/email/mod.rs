@@ -143,7 +143,8 @@ fn check_addresses(addresses: &[&str], allowlist: Option<&[String]>) -> Result<(
             Ok(mailbox) => {
                 if let Some(allowlist) = allowlist {
                     let domain = mailbox.email.domain();
-                    if !allowlist.iter().any(|it| it.eq_ignore_ascii_case(domain)) {
+                    // Kibana compares domains as written.
+                    if !allowlist.iter().any(|it| it == domain) {
                         not_allowed.push(*address);
                     }
                 }
@@ -338,14 +339,18 @@ fn composed(mail: &Mail<'_>) -> Value {
 }
 
 /// The HTML part: the message's Markdown rendered, as Kibana does (markdown-it there,
-/// CommonMark here; bare links are made links as with markdown-it's linkify).
+/// CommonMark here). HTML written in the message is shown as text, not rendered:
+/// markdown-it runs with HTML off, and alert text must not become live markup.
 fn markdown_to_html(text: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
-    let mut output = String::with_capacity(text.len() * 2);
-    html::push_html(
-        &mut output,
-        Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES),
+    use pulldown_cmark::{Event, Options, Parser, html};
+    let events = Parser::new_ext(text, Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES).map(
+        |event| match event {
+            Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
+            other => other,
+        },
     );
+    let mut output = String::with_capacity(text.len() * 2);
+    html::push_html(&mut output, events);
     output
 }
 
@@ -437,15 +442,23 @@ mod tests {
                 &["a@example.com", "b@other.org", "nope", "C <c@EXAMPLE.com>"],
                 Some(&allowlist)
             ),
-            Err("not valid emails: nope; not allowed emails: b@other.org".to_owned())
+            // Kibana compares domains as written: EXAMPLE.com is another domain.
+            Err(
+                "not valid emails: nope; not allowed emails: b@other.org, C <c@EXAMPLE.com>"
+                    .to_owned()
+            )
         );
     }
 
     #[test]
-    fn markdown_becomes_html() {
+    fn markdown_becomes_html_and_html_stays_text() {
         assert_eq!(
             markdown_to_html("**disk** full"),
             "<p><strong>disk</strong> full</p>\n"
+        );
+        assert_eq!(
+            markdown_to_html("<img src=x onerror=alert(1)> and <threshold>"),
+            "<p>&lt;img src=x onerror=alert(1)&gt; and &lt;threshold&gt;</p>\n"
         );
     }
 }

@@ -13,7 +13,7 @@ pub struct ServiceHost {
 /// (names, case-insensitive; host; port; secure)
 const WELL_KNOWN: &[(&[&str], &str, u16, bool)] = &[
     (
-        &["gmail", "googlemail", "google mail"],
+        &["gmail", "googlemail", "gmail.com", "googlemail.com"],
         "smtp.gmail.com",
         465,
         true,
@@ -25,7 +25,7 @@ const WELL_KNOWN: &[(&[&str], &str, u16, bool)] = &[
         false,
     ),
     (
-        &["hotmail", "outlook", "outlook.com", "live"],
+        &["hotmail", "outlook", "outlook.com", "hotmail.com"],
         "smtp-mail.outlook.com",
         587,
         false,
@@ -48,7 +48,7 @@ const WELL_KNOWN: &[(&[&str], &str, u16, bool)] = &[
         465,
         true,
     ),
-    (&["yahoo", "yahoo mail"], "smtp.mail.yahoo.com", 465, true),
+    (&["yahoo", "yahoo.com"], "smtp.mail.yahoo.com", 465, true),
     (&["icloud", "me", "mac"], "smtp.mail.me.com", 587, false),
     (&["fastmail"], "smtp.fastmail.com", 465, true),
     (&["zoho"], "smtp.zoho.com", 465, true),
@@ -70,7 +70,12 @@ pub fn resolve(service: &str) -> Option<ServiceHost> {
             secure: false,
         });
     }
-    let wanted = service.to_ascii_lowercase();
+    // nodemailer's normalisation: lower case, only letters, digits, dots and dashes.
+    let wanted: String = service
+        .to_ascii_lowercase()
+        .chars()
+        .filter(|it| it.is_ascii_alphanumeric() || *it == '.' || *it == '-')
+        .collect();
     WELL_KNOWN
         .iter()
         .find(|(names, ..)| names.contains(&wanted.as_str()))
@@ -102,6 +107,15 @@ mod tests {
         assert_eq!(
             resolve("elastic_cloud").map(|it| (it.host, it.port)),
             Some(("dockerhost", 10025))
+        );
+        assert_eq!(
+            resolve("Google Mail").map(|it| it.host),
+            Some("smtp.gmail.com")
+        );
+        assert_eq!(resolve("G-Mail"), None);
+        assert_eq!(
+            resolve("Gmail.com").map(|it| it.host),
+            Some("smtp.gmail.com")
         );
         assert_eq!(resolve("pigeon"), None);
     }

@@ -103,7 +103,9 @@ pub(super) async fn send(
             secure: route.secure,
             ignore_tls: custom.is_some_and(|it| it.ignore_tls),
             require_tls: custom.is_some_and(|it| it.require_tls),
-            verification_mode: settings.proxy_verification_mode,
+            verification_mode: custom
+                .and_then(|it| it.verification_mode)
+                .unwrap_or(settings.proxy_verification_mode),
             certificate_authorities: custom.and_then(|it| it.certificate_authorities.as_deref()),
         };
         // lettre's own timeouts do not cover a connection it did not open: bound it all.
@@ -122,14 +124,20 @@ pub(super) async fn send(
         return Ok(sent(&message, &envelope, &response));
     }
 
-    let mut verification_mode = custom
-        .and_then(|it| it.verification_mode)
-        .unwrap_or(settings.verification_mode);
-    // Kibana lets an unauthenticated relay without TLS-on-connect present any certificate
-    // when it offers STARTTLS (relays, maildev).
-    if route.configured_host && !route.secure && credentials.is_none() && custom.is_none() {
-        verification_mode = VerificationMode::None;
-    }
+    // Kibana's order: the server-wide mode; any certificate for a relay that is neither
+    // TLS-on-connect nor given credentials (relays, maildev); then the host's own mode.
+    // Named services get their preset only: full verification, always.
+    let no_secrets = connector.secrets["user"].is_null() && connector.secrets["password"].is_null();
+    let verification_mode = if !route.configured_host {
+        VerificationMode::Full
+    } else {
+        let base = if !route.secure && no_secrets {
+            VerificationMode::None
+        } else {
+            settings.verification_mode
+        };
+        custom.and_then(|it| it.verification_mode).unwrap_or(base)
+    };
     let mut tls = TlsParameters::builder(route.host.clone());
     match verification_mode {
         VerificationMode::Full => {}

@@ -106,6 +106,20 @@ pub(super) async fn connect(
 
 async fn open_tunnel(route: &TunnelRoute<'_>) -> Result<TcpStream, String> {
     let proxy = &route.proxy.url;
+    if proxy.scheme() != "http" {
+        return Err(
+            "sending email through an https xpack.actions.proxyUrl is not supported yet".to_owned(),
+        );
+    }
+    // The host goes into the CONNECT line: nothing that could end or add a line.
+    if route.host.is_empty()
+        || route
+            .host
+            .chars()
+            .any(|it| it.is_control() || it.is_whitespace())
+    {
+        return Err(format!("invalid SMTP host {:?}", route.host));
+    }
     let proxy_address = format!(
         "{}:{}",
         proxy.host_str().unwrap_or_default(),
@@ -114,8 +128,21 @@ async fn open_tunnel(route: &TunnelRoute<'_>) -> Result<TcpStream, String> {
     let mut tcp = TcpStream::connect(&proxy_address)
         .await
         .map_err(|error| format!("cannot reach the proxy: {error}"))?;
-    let target = format!("{}:{}", route.host, route.port);
+    let target = if route.host.contains(':') && !route.host.starts_with('[') {
+        format!("[{}]:{}", route.host, route.port)
+    } else {
+        format!("{}:{}", route.host, route.port)
+    };
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    // Credentials in the proxy URL, as nodemailer uses them.
+    if !proxy.username().is_empty() {
+        use base64::Engine;
+        let user = percent_decode(proxy.username());
+        let password = percent_decode(proxy.password().unwrap_or_default());
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        request.push_str(&format!("Proxy-Authorization: Basic {credentials}\r\n"));
+    }
     for (name, value) in &route.proxy.headers {
         request.push_str(&format!(
             "{name}: {}\r\n",
@@ -140,10 +167,34 @@ async fn open_tunnel(route: &TunnelRoute<'_>) -> Result<TcpStream, String> {
     }
     let status_line = String::from_utf8_lossy(&head);
     let status_line = status_line.lines().next().unwrap_or_default();
-    if status_line.split_whitespace().nth(1) != Some("200") {
+    let success = status_line
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|status| status.len() == 3 && status.starts_with('2'));
+    if !success {
         return Err(format!("the proxy refused the tunnel: {status_line}"));
     }
     Ok(tcp)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(byte) = text
+                .get(index + 1..index + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            decoded.push(byte);
+            index += 3;
+            continue;
+        }
+        decoded.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 async fn write(stream: &mut TcpStream, text: &str) -> Result<(), String> {
