@@ -683,3 +683,55 @@ async fn a_host_that_would_break_the_connect_line_is_refused() {
     );
     assert!(proxy.seen().is_empty());
 }
+
+#[tokio::test]
+async fn mail_goes_through_an_https_proxy_checked_per_proxy_verification_mode() {
+    let ca = TestCa::new("Proxy and mail CA");
+    let proxy_certificate = ca.issue(&["127.0.0.1"]);
+    let proxy = crate::support::proxy::TestProxy::start_tls(TestCa::server_config(
+        &proxy_certificate,
+        None,
+    ))
+    .await;
+    let smtp = SmtpServer::start(SmtpTls::None, None).await;
+    // The proxy's certificate is from a CA the server does not know: only "none" lets it pass.
+    let app = TestApp::with_settings(json!({
+        "xpack": { "actions": {
+            "proxyUrl": proxy.url(),
+            "ssl": { "proxyVerificationMode": "none", "verificationMode": "none" },
+        } }
+    }))
+    .await;
+    let id = app
+        .create_connector(smtp_connector(
+            smtp.address.port(),
+            json!({ "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+
+    assert_eq!(app.execute(&id, alert()).await["status"], "ok");
+    assert_eq!(proxy.seen()[0].method, "CONNECT");
+    assert_eq!(smtp.received().len(), 1);
+
+    let strict =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "proxyUrl": proxy.url() } } }))
+            .await;
+    let id = strict
+        .create_connector(smtp_connector(
+            smtp.address.port(),
+            json!({ "hasAuth": false }),
+            json!({}),
+        ))
+        .await;
+    let result = strict.execute(&id, alert()).await;
+    assert_eq!(result["status"], "error");
+    assert!(
+        result["service_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot reach the proxy"),
+        "{result}"
+    );
+    assert_eq!(proxy.seen().len(), 1);
+}

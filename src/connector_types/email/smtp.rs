@@ -107,6 +107,7 @@ pub(super) async fn send(
                 .and_then(|it| it.verification_mode)
                 .unwrap_or(settings.proxy_verification_mode),
             certificate_authorities: custom.and_then(|it| it.certificate_authorities.as_deref()),
+            proxy_verification_mode: settings.proxy_verification_mode,
         };
         // lettre's own timeouts do not cover a connection it did not open: bound it all.
         let exchange = async {

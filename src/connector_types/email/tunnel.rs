@@ -43,9 +43,19 @@ pub(super) struct TunnelRoute<'a> {
     pub secure: bool,
     pub ignore_tls: bool,
     pub require_tls: bool,
+    /// For the SMTP server's certificate.
     pub verification_mode: VerificationMode,
     pub certificate_authorities: Option<&'a [u8]>,
+    /// For an https proxy's own certificate (`ssl.proxyVerificationMode`).
+    pub proxy_verification_mode: VerificationMode,
 }
+
+/// A byte stream to the proxy or through it: TCP, or TLS over it.
+trait Wire: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug> Wire for T {}
+
+type Link = Box<dyn Wire>;
 
 /// Opens the tunnel and an SMTP session on it, ready for AUTH and sending.
 pub(super) async fn connect(
@@ -54,7 +64,10 @@ pub(super) async fn connect(
 ) -> Result<AsyncSmtpConnection, String> {
     let hello = ClientId::default();
     let tcp = open_tunnel(route).await?;
-    let tls = TlsConnector::from(Arc::new(client_config(route)?));
+    let tls = TlsConnector::from(Arc::new(client_config(
+        route.verification_mode,
+        route.certificate_authorities,
+    )?));
     let server_name = ServerName::try_from(route.host.to_owned())
         .map_err(|_| format!("invalid SMTP host {}", route.host))?;
     let stream: Box<dyn AsyncTokioStream> = if route.secure {
@@ -104,13 +117,8 @@ pub(super) async fn connect(
     Ok(connection)
 }
 
-async fn open_tunnel(route: &TunnelRoute<'_>) -> Result<TcpStream, String> {
+async fn open_tunnel(route: &TunnelRoute<'_>) -> Result<Link, String> {
     let proxy = &route.proxy.url;
-    if proxy.scheme() != "http" {
-        return Err(
-            "sending email through an https xpack.actions.proxyUrl is not supported yet".to_owned(),
-        );
-    }
     // The host goes into the CONNECT line: nothing that could end or add a line.
     if route.host.is_empty()
         || route
@@ -125,9 +133,26 @@ async fn open_tunnel(route: &TunnelRoute<'_>) -> Result<TcpStream, String> {
         proxy.host_str().unwrap_or_default(),
         proxy.port_or_known_default().unwrap_or(80)
     );
-    let mut tcp = TcpStream::connect(&proxy_address)
+    let tcp = TcpStream::connect(&proxy_address)
         .await
         .map_err(|error| format!("cannot reach the proxy: {error}"))?;
+    // An https proxy is reached over TLS checked per ssl.proxyVerificationMode.
+    let mut tcp: Link = if proxy.scheme() == "https" {
+        let name = ServerName::try_from(proxy.host_str().unwrap_or_default().to_owned())
+            .map_err(|_| "invalid proxy host".to_owned())?;
+        let connector = TlsConnector::from(Arc::new(client_config(
+            route.proxy_verification_mode,
+            None,
+        )?));
+        Box::new(
+            connector
+                .connect(name, tcp)
+                .await
+                .map_err(|error| format!("cannot reach the proxy: {error}"))?,
+        )
+    } else {
+        Box::new(tcp)
+    };
     let target = if route.host.contains(':') && !route.host.starts_with('[') {
         format!("[{}]:{}", route.host, route.port)
     } else {
@@ -197,7 +222,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-async fn write(stream: &mut TcpStream, text: &str) -> Result<(), String> {
+async fn write<S: AsyncWrite + Unpin + ?Sized>(stream: &mut S, text: &str) -> Result<(), String> {
     stream
         .write_all(text.as_bytes())
         .await
@@ -205,7 +230,7 @@ async fn write(stream: &mut TcpStream, text: &str) -> Result<(), String> {
 }
 
 /// One SMTP reply, all its lines (`250-...` continued until `250 ...`).
-async fn read_reply(stream: &mut TcpStream) -> Result<String, String> {
+async fn read_reply<S: AsyncRead + Unpin + ?Sized>(stream: &mut S) -> Result<String, String> {
     let mut reply = Vec::new();
     loop {
         let mut byte = [0u8; 1];
@@ -229,11 +254,14 @@ async fn read_reply(stream: &mut TcpStream) -> Result<String, String> {
     }
 }
 
-/// TLS the way the proxy verification mode says, with the CAs given for the host.
-fn client_config(route: &TunnelRoute<'_>) -> Result<ClientConfig, String> {
+/// TLS the way the verification mode says, trusting the CAs given (else the usual roots).
+fn client_config(
+    mode: VerificationMode,
+    certificate_authorities: Option<&[u8]>,
+) -> Result<ClientConfig, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    match route.certificate_authorities {
+    match certificate_authorities {
         Some(pem) => {
             for certificate in CertificateDer::pem_slice_iter(pem) {
                 let certificate = certificate.map_err(|_| "invalid CA certificate".to_owned())?;
@@ -248,7 +276,7 @@ fn client_config(route: &TunnelRoute<'_>) -> Result<ClientConfig, String> {
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|error| error.to_string())?;
-    let config = match route.verification_mode {
+    let config = match mode {
         VerificationMode::Full => builder.with_webpki_verifier(verifier).with_no_client_auth(),
         mode => builder
             .dangerous()

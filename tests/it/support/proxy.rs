@@ -7,7 +7,7 @@ use std::{
 };
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt, copy_bidirectional},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, copy_bidirectional},
     net::{TcpListener, TcpStream},
 };
 
@@ -30,28 +30,53 @@ impl Proxied {
 
 pub struct TestProxy {
     pub address: SocketAddr,
+    scheme: &'static str,
     seen: Arc<Mutex<Vec<Proxied>>>,
 }
 
 impl TestProxy {
     pub async fn start() -> Self {
+        Self::listen(None).await
+    }
+
+    /// An https proxy: clients reach it over TLS with this server configuration.
+    pub async fn start_tls(config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        Self::listen(Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn listen(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorder = seen.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let recorder = recorder.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = relay(client, recorder).await;
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(client) = acceptor.accept(client).await {
+                                let _ = relay(client, recorder).await;
+                            }
+                        }
+                        None => {
+                            let _ = relay(client, recorder).await;
+                        }
+                    }
                 });
             }
         });
-        Self { address, seen }
+        Self {
+            address,
+            scheme,
+            seen,
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
     pub fn seen(&self) -> Vec<Proxied> {
@@ -59,7 +84,10 @@ impl TestProxy {
     }
 }
 
-async fn relay(mut client: TcpStream, recorder: Arc<Mutex<Vec<Proxied>>>) -> std::io::Result<()> {
+async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
+    mut client: S,
+    recorder: Arc<Mutex<Vec<Proxied>>>,
+) -> std::io::Result<()> {
     let (head, rest) = read_head(&mut client).await?;
     let mut lines = head.split("\r\n");
     let request_line = lines.next().unwrap_or_default().to_owned();
@@ -108,7 +136,7 @@ async fn relay(mut client: TcpStream, recorder: Arc<Mutex<Vec<Proxied>>>) -> std
 }
 
 /// Reads up to the end of the request head; returns it and any bytes after it.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<(String, Vec<u8>)> {
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<(String, Vec<u8>)> {
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
