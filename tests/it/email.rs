@@ -196,15 +196,32 @@ async fn smtp_failures_are_error_results_without_secrets() {
             json!({ "user": "mailer", "password": "right-password" }),
         ))
         .await;
+    // A refused recipient among others: the rest get the message, as with nodemailer.
     let mut params = alert();
     params["to"] = json!(["refused@example.com"]);
     let result = app.execute(&right, params).await;
-    assert_eq!(result["message"], "error sending email");
-    assert!(
-        result["service_message"].as_str().unwrap().contains("550"),
-        "{result}"
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["data"]["rejected"], json!(["refused@example.com"]));
+    assert_eq!(
+        result["data"]["accepted"],
+        json!(["lead@example.com", "audit@example.com"])
     );
-    assert!(smtp.received().is_empty());
+    assert_eq!(
+        smtp.received()[0].rcpt_to,
+        ["lead@example.com", "audit@example.com"]
+    );
+
+    // Every recipient refused: nothing is sent.
+    let only_refused = json!({ "to": ["refused@example.com"], "subject": "s", "message": "m" });
+    let result = app.execute(&right, only_refused).await;
+    assert_eq!(result["message"], "error sending email");
+    let service_message = result["service_message"].as_str().unwrap();
+    assert!(
+        service_message.starts_with("Can't send mail - all recipients were rejected: ")
+            && service_message.contains("550"),
+        "{service_message}"
+    );
+    assert_eq!(smtp.received().len(), 1);
 
     // Nobody listening.
     let closed = closed_port();

@@ -4,12 +4,14 @@
 use std::{net::IpAddr, str::FromStr};
 
 use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    Message,
     address::Envelope,
     message::{Mailbox, MultiPart},
     transport::smtp::{
-        authentication::Credentials,
-        client::{Certificate, CertificateStore, Tls, TlsParameters},
+        authentication::{Credentials, Mechanism},
+        client::{AsyncSmtpConnection, Certificate, CertificateStore, TlsParameters},
+        commands::{Data, Mail as MailCommand, Rcpt},
+        extension::ClientId,
         response::Response,
     },
 };
@@ -112,17 +114,12 @@ pub(super) async fn send(
         // lettre's own timeouts do not cover a connection it did not open: bound it all.
         let exchange = async {
             let mut connection = tunnel::connect(&tunnel, credentials.as_ref()).await?;
-            let response = connection
-                .send(&envelope, &message.formatted())
-                .await
-                .map_err(|error| crate::errors::chain(&error))?;
-            let _ = connection.quit().await;
-            Ok::<_, String>(response)
+            deliver(&mut connection, &envelope, &message.formatted()).await
         };
-        let response = tokio::time::timeout(settings.timeout, exchange)
+        let delivery = tokio::time::timeout(settings.timeout, exchange)
             .await
             .map_err(|_| format!("timeout of {}ms exceeded", settings.timeout.as_millis()))??;
-        return Ok(sent(&message, &envelope, &response));
+        return Ok(sent(&message, &envelope, &delivery));
     }
 
     // Kibana's order: the server-wide mode; any certificate for a relay that is neither
@@ -154,15 +151,6 @@ pub(super) async fn send(
         }
     }
     let tls = tls.build_rustls().map_err(|error| error.to_string())?;
-    let tls = if route.secure {
-        Tls::Wrapper(tls)
-    } else if custom.is_some_and(|it| it.ignore_tls) {
-        Tls::None
-    } else if custom.is_some_and(|it| it.require_tls) {
-        Tls::Required(tls)
-    } else {
-        Tls::Opportunistic(tls)
-    };
 
     // With private addresses blocked, resolve here, check, and connect to the address
     // checked (TLS still verifies the name).
@@ -171,23 +159,99 @@ pub(super) async fn send(
     } else {
         route.host.clone()
     };
-    let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
-        .port(route.port)
-        .timeout(Some(settings.timeout))
-        .tls(tls);
-    if let Some(credentials) = credentials {
-        transport = transport.credentials(credentials);
-    }
-    let response = transport
-        .build()
-        .send(message.clone())
+    let hello = ClientId::default();
+    let ignore_tls = custom.is_some_and(|it| it.ignore_tls);
+    let require_tls = custom.is_some_and(|it| it.require_tls);
+    let exchange = async {
+        let chain = |error: lettre::transport::smtp::Error| crate::errors::chain(&error);
+        let mut connection = AsyncSmtpConnection::connect_tokio1(
+            (server.as_str(), route.port),
+            Some(settings.timeout),
+            &hello,
+            route.secure.then(|| tls.clone()),
+            None,
+        )
         .await
-        .map_err(|error| crate::errors::chain(&error))?;
-    Ok(sent(&message, &envelope, &response))
+        .map_err(chain)?;
+        if !route.secure {
+            // STARTTLS when offered, as nodemailer does, unless ignoreTLS.
+            if connection.can_starttls() && !ignore_tls {
+                connection
+                    .starttls(tls.clone(), &hello)
+                    .await
+                    .map_err(chain)?;
+            } else if require_tls {
+                return Err(
+                    "the SMTP server does not offer STARTTLS, which smtp.requireTLS requires"
+                        .to_owned(),
+                );
+            }
+        }
+        if let Some(credentials) = &credentials {
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await
+                .map_err(chain)?;
+        }
+        deliver(&mut connection, &envelope, &message.formatted()).await
+    };
+    let delivery = tokio::time::timeout(settings.timeout, exchange)
+        .await
+        .map_err(|_| format!("timeout of {}ms exceeded", settings.timeout.as_millis()))??;
+    Ok(sent(&message, &envelope, &delivery))
+}
+
+/// What the server said to one message: its final reply and the recipients it took.
+struct Delivery {
+    response: Response,
+    accepted: Vec<String>,
+    rejected: Vec<String>,
+}
+
+/// MAIL, one RCPT per recipient, DATA: recipients the server refuses are reported as
+/// rejected and the others still get the message, as nodemailer (so Kibana) does.
+async fn deliver(
+    connection: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Delivery, String> {
+    let chain = |error: lettre::transport::smtp::Error| crate::errors::chain(&error);
+    connection
+        .command(MailCommand::new(envelope.from().cloned(), vec![]))
+        .await
+        .map_err(chain)?;
+    let (mut accepted, mut rejected, mut last_refusal) = (Vec::new(), Vec::new(), None);
+    for recipient in envelope.to() {
+        match connection
+            .command(Rcpt::new(recipient.clone(), vec![]))
+            .await
+        {
+            Ok(_) => accepted.push(recipient.to_string()),
+            Err(error) => {
+                rejected.push(recipient.to_string());
+                last_refusal = Some(chain(error));
+            }
+        }
+    }
+    if accepted.is_empty() {
+        return Err(format!(
+            "Can't send mail - all recipients were rejected: {}",
+            last_refusal.unwrap_or_default()
+        ));
+    }
+    connection.command(Data).await.map_err(chain)?;
+    let response = connection.message(message).await.map_err(chain)?;
+    let _ = connection.quit().await;
+    Ok(Delivery {
+        response,
+        accepted,
+        rejected,
+    })
 }
 
 /// The result's `data`, shaped like nodemailer's answer that Kibana returns.
-fn sent(message: &Message, envelope: &Envelope, response: &Response) -> Value {
+fn sent(message: &Message, envelope: &Envelope, delivery: &Delivery) -> Value {
+    let response = &delivery.response;
     let recipients: Vec<String> = envelope.to().iter().map(ToString::to_string).collect();
     let reply = format!(
         "{} {}",
@@ -200,8 +264,8 @@ fn sent(message: &Message, envelope: &Envelope, response: &Response) -> Value {
         .unwrap_or_default()
         .to_owned();
     json!({
-        "accepted": recipients,
-        "rejected": [],
+        "accepted": delivery.accepted,
+        "rejected": delivery.rejected,
         "envelope": {
             "from": envelope.from().map(ToString::to_string),
             "to": recipients,

@@ -57,7 +57,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync + std::fmt::Debug> Wire for
 
 type Link = Box<dyn Wire>;
 
-/// Opens the tunnel and an SMTP session on it, ready for AUTH and sending.
+/// Opens the tunnel and an SMTP session on it, authenticated, ready to send.
 pub(super) async fn connect(
     route: &TunnelRoute<'_>,
     credentials: Option<&Credentials>,
