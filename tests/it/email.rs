@@ -56,6 +56,10 @@ async fn sends_a_message_with_text_and_html_parts_and_bcc_only_in_the_envelope()
         json!({ "from": "alerts@example.com", "to": ["ops@example.com", "lead@example.com", "audit@example.com"] })
     );
     assert_eq!(data["response"], "250 2.0.0 Ok: queued as TEST42");
+    assert!(
+        data["messageTime"].is_u64() && data["envelopeTime"].is_u64(),
+        "{data}"
+    );
     let message_id = data["messageId"].as_str().unwrap();
     assert!(
         message_id.starts_with('<') && message_id.ends_with("@example.com>"),
@@ -72,6 +76,13 @@ async fn sends_a_message_with_text_and_html_parts_and_bcc_only_in_the_envelope()
     );
     assert!(!mail.over_tls);
     let data = &mail.data;
+    // The size reported is what was sent (the test server ends the last line with CRLF).
+    let size = result["data"]["messageSize"].as_u64().unwrap();
+    assert!(
+        (data.len() as u64).abs_diff(size) <= 2,
+        "{size} vs {}",
+        data.len()
+    );
     for expected in [
         "From: alerts@example.com",
         "To: ops@example.com",

@@ -206,6 +206,11 @@ struct Delivery {
     response: Response,
     accepted: Vec<String>,
     rejected: Vec<String>,
+    /// Milliseconds for MAIL and RCPT, and for DATA and the message (nodemailer's
+    /// `envelopeTime` and `messageTime`), and the message's size in bytes.
+    envelope_time: u128,
+    message_time: u128,
+    message_size: usize,
 }
 
 /// MAIL, one RCPT per recipient, DATA: recipients the server refuses are reported as
@@ -216,6 +221,7 @@ async fn deliver(
     message: &[u8],
 ) -> Result<Delivery, String> {
     let chain = |error: lettre::transport::smtp::Error| crate::errors::chain(&error);
+    let started = std::time::Instant::now();
     connection
         .command(MailCommand::new(envelope.from().cloned(), vec![]))
         .await
@@ -239,13 +245,19 @@ async fn deliver(
             last_refusal.unwrap_or_default()
         ));
     }
+    let envelope_time = started.elapsed().as_millis();
+    let started = std::time::Instant::now();
     connection.command(Data).await.map_err(chain)?;
     let response = connection.message(message).await.map_err(chain)?;
+    let message_time = started.elapsed().as_millis();
     let _ = connection.quit().await;
     Ok(Delivery {
         response,
         accepted,
         rejected,
+        envelope_time,
+        message_time,
+        message_size: message.len(),
     })
 }
 
@@ -272,6 +284,9 @@ fn sent(message: &Message, envelope: &Envelope, delivery: &Delivery) -> Value {
         },
         "messageId": message_id,
         "response": reply,
+        "messageSize": delivery.message_size,
+        "messageTime": delivery.message_time,
+        "envelopeTime": delivery.envelope_time,
     })
 }
 
