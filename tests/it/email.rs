@@ -20,6 +20,11 @@ fn smtp_connector(port: u16, extra_config: Value, secrets: Value) -> Value {
     json!({ "name": "mail", "connector_type_id": ".email", "config": config, "secrets": secrets })
 }
 
+/// A `customHostSettings` entry trusting `ca` for the loopback SMTP server on `port`.
+fn trust_ca(port: u16, ca: &TestCa) -> Value {
+    json!({ "url": format!("smtp://127.0.0.1:{port}"), "ssl": { "certificateAuthoritiesData": ca.cert_pem } })
+}
+
 fn alert() -> Value {
     json!({
         "to": ["ops@example.com"],
@@ -133,11 +138,9 @@ async fn starttls_and_auth_with_a_ca_given_for_the_smtp_host() {
     );
     assert!(smtp.received().is_empty());
 
-    let trusting = TestApp::with_settings(json!({
-        "xpack": { "actions": { "customHostSettings": [
-            { "url": format!("smtp://127.0.0.1:{port}"), "ssl": { "certificateAuthoritiesData": ca.cert_pem } }
-        ] } }
-    }))
+    let trusting = TestApp::with_settings(
+        json!({ "xpack": { "actions": { "customHostSettings": [trust_ca(port, &ca)] } } }),
+    )
     .await;
     let id = trusting
         .create_connector(smtp_connector(port, json!({}), credentials))
@@ -161,11 +164,9 @@ async fn tls_on_connect_when_secure() {
     )
     .await;
     let port = smtp.address.port();
-    let app = TestApp::with_settings(json!({
-        "xpack": { "actions": { "customHostSettings": [
-            { "url": format!("smtp://127.0.0.1:{port}"), "ssl": { "certificateAuthoritiesData": ca.cert_pem } }
-        ] } }
-    }))
+    let app = TestApp::with_settings(
+        json!({ "xpack": { "actions": { "customHostSettings": [trust_ca(port, &ca)] } } }),
+    )
     .await;
     let id = app
         .create_connector(smtp_connector(
@@ -508,12 +509,11 @@ async fn mail_goes_through_the_proxy_in_a_connect_tunnel_with_starttls_or_tls_on
     .await;
     let plain = SmtpServer::start(SmtpTls::None, None).await;
     let proxy = crate::support::proxy::TestProxy::start().await;
-    let trust = |port: u16| json!({ "url": format!("smtp://127.0.0.1:{port}"), "ssl": { "certificateAuthoritiesData": ca.cert_pem } });
     let app = TestApp::with_settings(json!({
         "xpack": { "actions": {
             "proxyUrl": proxy.url(),
             "proxyHeaders": { "X-Proxy-Token": "mail-tunnel" },
-            "customHostSettings": [trust(starttls.address.port()), trust(on_connect.address.port())],
+            "customHostSettings": [trust_ca(starttls.address.port(), &ca), trust_ca(on_connect.address.port(), &ca)],
         } }
     }))
     .await;
