@@ -10,7 +10,6 @@ use std::{
 };
 
 use aes_gcm::aead::{OsRng, rand_core::RngCore};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -24,6 +23,8 @@ use crate::{
         },
     },
     crypto::SecretBox,
+    listener::{ClientAddr, ServerListener},
+    security::Security,
     service::ConnectorService,
     settings::{Preconfigured, Settings},
     store::Store,
@@ -48,12 +49,16 @@ pub enum StartError {
     Outbound(#[from] reqwest::Error),
     #[error("invalid setting {0}")]
     Invalid(String),
+    #[error("cannot create the first superuser: {0}")]
+    Bootstrap(#[from] crate::security::ManagementError),
 }
 
 /// A server bound to its port, not yet serving.
 pub struct Application {
-    listener: TcpListener,
+    listener: ServerListener,
     router: axum::Router,
+    scheme: &'static str,
+    generated_password: Option<String>,
 }
 
 impl Application {
@@ -103,8 +108,17 @@ impl Application {
         let preconfigured =
             validate_preconfigured(&registry, &settings.preconfigured, &validation)?;
         let outbound = Outbound::new(outbound_settings)?;
+        let security = std::sync::Arc::new(Security::new(store.clone(), settings.security_enabled));
+        let generated_password = security
+            .bootstrap(settings.elastic_password.as_deref())
+            .await?;
+        if !settings.security_enabled {
+            tracing::warn!(
+                "security.enabled is false: every request is let in without credentials and may do everything."
+            );
+        }
         let service = ConnectorService::new(
-            store,
+            store.clone(),
             secret_box,
             registry,
             preconfigured,
@@ -114,23 +128,54 @@ impl Application {
         );
 
         let address = format!("{}:{}", settings.host, settings.port);
-        let listener = TcpListener::bind(&address)
+        let tcp = TcpListener::bind(&address)
             .await
             .map_err(|source| StartError::Listen {
                 address: address.clone(),
                 source,
             })?;
+        let listen_error = |source| StartError::Listen {
+            address: address.clone(),
+            source,
+        };
+        let (listener, scheme) = match &settings.tls {
+            Some(tls) => {
+                let config = crate::listener::tls_config(&tls.certificate, &tls.key)
+                    .map_err(StartError::Invalid)?;
+                (
+                    ServerListener::tls(tcp, config).map_err(listen_error)?,
+                    "https",
+                )
+            }
+            None => (ServerListener::plain(tcp).map_err(listen_error)?, "http"),
+        };
         let router = api::router(AppState {
             service,
+            security,
+            store,
             max_payload: settings.max_payload,
         });
-        Ok(Self { listener, router })
+        Ok(Self {
+            listener,
+            router,
+            scheme,
+            generated_password,
+        })
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// The password made up for the first superuser `elastic`, if this start made
+    /// one. Shown once by the caller; never logged.
+    pub fn take_generated_password(&mut self) -> Option<String> {
+        self.generated_password.take()
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound TCP listener has an address")
+        axum::serve::Listener::local_addr(&self.listener).expect("a bound listener has an address")
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -141,14 +186,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!("http server running at http://{}", self.local_addr());
-        // Answers are written whole; Nagle's algorithm would only hold them back.
-        let listener = self.listener.tap_io(|connection| {
-            let _ = connection.set_nodelay(true);
-        });
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        tracing::info!(
+            "http server running at {}://{}",
+            self.scheme,
+            self.local_addr()
+        );
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<ClientAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 

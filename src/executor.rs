@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    connector_types::{self, Connector, ErrorSource, ExecuteError, Retry},
+    connector_types::{self, CallerRights, Connector, ErrorSource, ExecuteError, Retry},
     service::{ConnectorService, ServiceError},
 };
 
@@ -80,6 +80,7 @@ pub async fn execute(
     space_id: &str,
     connector_id: &str,
     params: &Value,
+    caller: &dyn CallerRights,
 ) -> Result<ExecutionResult, ServiceError> {
     let (connector, connector_type) = service.load_for_execution(space_id, connector_id).await?;
     let type_id = connector.type_id.as_str();
@@ -135,6 +136,7 @@ pub async fn execute(
                 name: &connector.name,
                 config: &valid.config,
                 secrets: &valid.secrets,
+                caller,
             },
             params,
         )

@@ -5,12 +5,17 @@ use std::{error::Error, path::PathBuf, process::ExitCode};
 use clap::{Parser, Subcommand};
 use switchboard::{app::Application, settings::Settings, store::Store, telemetry};
 
+mod admin;
+
 #[derive(Parser)]
 #[command(
     version,
     about = "A connector server, wire-compatible with Kibana's connector API"
 )]
 struct Cli {
+    /// A YAML settings file with kibana.yml's key names.
+    #[arg(long, env = "SWITCHBOARD_CONFIG", global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,17 +23,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP server (applies pending migrations first).
-    Serve {
-        /// A YAML settings file with kibana.yml's key names.
-        #[arg(long, env = "SWITCHBOARD_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    Serve,
     /// Apply the database migrations this binary knows, then exit.
-    Migrate {
-        /// A YAML settings file with kibana.yml's key names.
-        #[arg(long, env = "SWITCHBOARD_CONFIG")]
-        config: Option<PathBuf>,
-    },
+    Migrate,
+    /// Manage users: add, passwd, roles, delete, list.
+    #[command(subcommand)]
+    Users(admin::UsersCommand),
+    /// Manage roles: put, delete, list.
+    #[command(subcommand)]
+    Roles(admin::RolesCommand),
+    /// Manage API keys: create, list, invalidate.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(admin::ApiKeysCommand),
 }
 
 // The server allocates small, short-lived buffers on every request; mimalloc serves
@@ -40,10 +46,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
-    let Cli { command } = Cli::parse();
-    let config = match &command {
-        Command::Serve { config } | Command::Migrate { config } => config.clone(),
-    };
+    let Cli { config, command } = Cli::parse();
     let settings = match Settings::load(config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
@@ -54,16 +57,33 @@ fn main() -> ExitCode {
         Err(error) => return fail(&error),
     };
     match command {
-        Command::Serve { .. } => runtime.block_on(serve(settings)),
-        Command::Migrate { .. } => runtime.block_on(migrate(settings)),
+        Command::Serve => runtime.block_on(serve(settings)),
+        Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Users(command) => {
+            runtime.block_on(admin::run(settings, admin::Command::Users(command)))
+        }
+        Command::Roles(command) => {
+            runtime.block_on(admin::run(settings, admin::Command::Roles(command)))
+        }
+        Command::ApiKeys(command) => {
+            runtime.block_on(admin::run(settings, admin::Command::ApiKeys(command)))
+        }
     }
 }
 
 async fn serve(settings: Settings) -> ExitCode {
-    let application = match Application::build(settings).await {
+    let mut application = match Application::build(settings).await {
         Ok(application) => application,
         Err(error) => return fail(&error),
     };
+    if let Some(password) = application.take_generated_password() {
+        // On stdout, once, and never through the log.
+        println!(
+            "\nCreated the superuser \"elastic\". Its password, shown only this once:\n\n    {password}\n\nTry: curl -u elastic:{password} {}://{}/api/actions/connectors\n",
+            application.scheme(),
+            application.local_addr()
+        );
+    }
     match application.run_until(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -87,7 +107,7 @@ async fn migrate(settings: Settings) -> ExitCode {
 }
 
 /// Prints an error with its causes on stderr and exits with the configuration status.
-fn fail(error: &dyn Error) -> ExitCode {
+pub(crate) fn fail(error: &dyn Error) -> ExitCode {
     let message = switchboard::errors::chain(error);
     tracing::error!("Cannot start: {message}");
     eprintln!("switchboard: {message}");

@@ -337,6 +337,19 @@ impl ConnectorService {
         Ok((loaded, connector_type))
     }
 
+    /// The type of a connector, if it exists (for naming it in a refusal).
+    pub async fn type_of(&self, space_id: &str, id: &str) -> Option<String> {
+        if let Some(preconfigured) = self.preconfigured.get(id) {
+            return Some(preconfigured.action_type_id.clone());
+        }
+        self.store
+            .get(space_id, id)
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.type_id)
+    }
+
     async fn stored(&self, space_id: &str, id: &str) -> Result<ConnectorRow, ServiceError> {
         self.store
             .get(space_id, id)

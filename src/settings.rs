@@ -41,6 +41,18 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub log_level: String,
     pub log_json: bool,
+    /// `security.enabled`: false lets every request in without credentials.
+    pub security_enabled: bool,
+    /// `security.elasticPassword`: the first superuser's password, else random.
+    pub elastic_password: Option<String>,
+    /// `server.ssl.*`: serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<ServerTls>,
+}
+
+#[derive(Clone)]
+pub struct ServerTls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 impl std::fmt::Debug for Settings {
@@ -283,6 +295,9 @@ impl Settings {
             },
             log_level: text("logging.root.level").unwrap_or_else(|| "info".to_owned()),
             log_json: get("logging.json").as_bool().unwrap_or(false),
+            security_enabled: get("security.enabled").as_bool().unwrap_or(true),
+            elastic_password: text("security.elasticPassword"),
+            tls: server_tls(get("server.ssl"))?,
         })
     }
 }
@@ -303,6 +318,21 @@ fn settings_schema() -> Schema {
                         .default(1_048_576)
                         .check(byte_size_check),
                 ),
+                (
+                    "ssl",
+                    object([
+                        ("enabled", boolean().default(false)),
+                        ("certificate", maybe(string())),
+                        ("key", maybe(string())),
+                    ]),
+                ),
+            ]),
+        ),
+        (
+            "security",
+            object([
+                ("enabled", boolean().default(true)),
+                ("elasticPassword", maybe(string().min_length(6))),
             ]),
         ),
         ("path", object([("data", string().default("data"))])),
@@ -476,6 +506,24 @@ fn settings_schema() -> Schema {
             ]),
         ),
     ])
+}
+
+/// `server.ssl.enabled: true` needs both files.
+fn server_tls(ssl: &Value) -> Result<Option<ServerTls>, SettingsError> {
+    if ssl["enabled"].as_bool() != Some(true) {
+        return Ok(None);
+    }
+    let file = |key: &str| {
+        ssl[key].as_str().map(PathBuf::from).ok_or_else(|| {
+            SettingsError::Invalid(format!(
+                "server.ssl.{key}: must be set when server.ssl.enabled is true"
+            ))
+        })
+    };
+    Ok(Some(ServerTls {
+        certificate: file("certificate")?,
+        key: file("key")?,
+    }))
 }
 
 fn database_url(value: &Value) -> Result<(), String> {
@@ -689,6 +737,11 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
     ("server.host", EnvironmentValue::Text),
     ("server.port", EnvironmentValue::Yaml),
     ("server.maxPayload", EnvironmentValue::Yaml),
+    ("server.ssl.enabled", EnvironmentValue::Yaml),
+    ("server.ssl.certificate", EnvironmentValue::Text),
+    ("server.ssl.key", EnvironmentValue::Text),
+    ("security.enabled", EnvironmentValue::Yaml),
+    ("security.elasticPassword", EnvironmentValue::Text),
     ("path.data", EnvironmentValue::Text),
     ("database.url", EnvironmentValue::Text),
     ("database.schema", EnvironmentValue::Text),

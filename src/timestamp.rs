@@ -15,6 +15,12 @@ pub fn iso(at: SystemTime) -> String {
         .expect("formatting a UTC time with a fixed description cannot fail")
 }
 
+/// Milliseconds since the Unix epoch, as Elasticsearch writes times in its APIs.
+pub fn epoch_millis(at: SystemTime) -> i64 {
+    at.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |it| i64::try_from(it.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

@@ -8,11 +8,13 @@ use serde_json::{Value, json, value::RawValue};
 
 use super::{
     AppState,
+    auth::Caller,
     error::ApiError,
     extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
     schema::{Schema, any, object, record, string},
+    security::Operation,
     service::{ConnectorInput, ConnectorView},
 };
 
@@ -109,23 +111,26 @@ fn input(mut body: Value) -> ConnectorInput {
 pub async fn create(
     State(state): State<AppState>,
     Space(space): Space,
+    caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Json<ConnectorResponse>, ApiError> {
-    create_connector(state, space, None, body).await
+    create_connector(state, space, &caller, None, body).await
 }
 
 pub async fn create_with_id(
     State(state): State<AppState>,
     Space(space): Space,
+    caller: Caller,
     ConnectorId(id): ConnectorId,
     JsonBody(body): JsonBody,
 ) -> Result<Json<ConnectorResponse>, ApiError> {
-    create_connector(state, space, Some(id), body).await
+    create_connector(state, space, &caller, Some(id), body).await
 }
 
 async fn create_connector(
     state: AppState,
     space: String,
+    caller: &Caller,
     id: Option<String>,
     body: Value,
 ) -> Result<Json<ConnectorResponse>, ApiError> {
@@ -134,6 +139,7 @@ async fn create_connector(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    caller.authorize(&space, Operation::Create, Some(&type_id))?;
     let view = state
         .service
         .create(&space, id, &type_id, input(body))
@@ -144,10 +150,12 @@ async fn create_connector(
 pub async fn update(
     State(state): State<AppState>,
     Space(space): Space,
+    caller: Caller,
     ConnectorId(id): ConnectorId,
     JsonBody(body): JsonBody,
 ) -> Result<Json<ConnectorResponse>, ApiError> {
     let body = check_body(&UPDATE_BODY, &body)?;
+    caller.authorize(&space, Operation::Update, None)?;
     let view = state.service.update(&space, &id, input(body)).await?;
     Ok(Json(view.into()))
 }
@@ -155,16 +163,20 @@ pub async fn update(
 pub async fn get(
     State(state): State<AppState>,
     Space(space): Space,
+    caller: Caller,
     ConnectorId(id): ConnectorId,
 ) -> Result<Json<ConnectorResponse>, ApiError> {
+    caller.authorize(&space, Operation::Get, None)?;
     Ok(Json(state.service.get(&space, &id).await?.into()))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Space(space): Space,
+    caller: Caller,
     ConnectorId(id): ConnectorId,
 ) -> Result<StatusCode, ApiError> {
+    caller.authorize(&space, Operation::Delete, None)?;
     state.service.delete(&space, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -172,7 +184,9 @@ pub async fn delete(
 pub async fn list(
     State(state): State<AppState>,
     Space(space): Space,
+    caller: Caller,
 ) -> Result<Json<Vec<ConnectorResponse>>, ApiError> {
+    caller.authorize(&space, Operation::Get, None)?;
     let views = state.service.list(&space).await?;
     Ok(Json(
         views

@@ -3,7 +3,7 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header::WWW_AUTHENTICATE},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
@@ -25,6 +25,15 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("Not Found")]
     RouteNotFound,
+    /// No credentials, or wrong ones.
+    #[error("Unauthorized")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("storage failed")]
+    Store(#[source] StoreError),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -42,6 +51,11 @@ impl ApiError {
             }
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Service(error) => match error {
                 ServiceError::BadRequest(_) | ServiceError::InvalidConnector(_) => {
                     StatusCode::BAD_REQUEST
@@ -76,6 +90,16 @@ impl IntoResponse for ApiError {
             "error": status.canonical_reason().unwrap_or_default(),
             "message": message,
         });
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // Kibana itself sends none; clients and browsers use it to know what to offer.
+            let headers = response.headers_mut();
+            headers.append(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"security\", charset=\"UTF-8\""),
+            );
+            headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("ApiKey"));
+        }
+        response
     }
 }

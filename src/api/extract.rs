@@ -21,11 +21,23 @@ impl FromRequestParts<AppState> for Space {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::RouteNotFound)?;
-        match params.iter().find(|(key, _)| *key == "space_id") {
-            None => Ok(Self("default".to_owned())),
-            Some((_, space)) if is_space_id(space) => Ok(Self(space.to_owned())),
-            Some(_) => Err(ApiError::RouteNotFound),
+        let space = match params.iter().find(|(key, _)| *key == "space_id") {
+            None => return Ok(Self("default".to_owned())),
+            Some((_, space)) if is_space_id(space) => space.to_owned(),
+            Some(_) => return Err(ApiError::RouteNotFound),
+        };
+        // Kibana would go on in a space that does not exist; here a connector can only
+        // live in a space that does (see ARCHITECTURE.md).
+        if space != "default"
+            && !state
+                .store
+                .space_exists(&space)
+                .await
+                .map_err(ApiError::Store)?
+        {
+            return Err(ApiError::RouteNotFound);
         }
+        Ok(Self(space))
     }
 }
 

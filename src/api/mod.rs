@@ -2,11 +2,15 @@
 //! Kibana's request rules (body limit, JSON, `kbn-xsrf`, strict bodies) and error
 //! envelope.
 
+mod api_keys;
+mod auth;
 mod connector_types;
 mod connectors;
+mod elasticsearch;
 mod error;
 mod execute;
 mod extract;
+mod spaces;
 
 use std::sync::Arc;
 
@@ -23,12 +27,15 @@ use serde_json::Value;
 
 pub use self::error::ApiError;
 use self::extract::ParsedBody;
-use crate::service::ConnectorService;
+use crate::{security::Security, service::ConnectorService, store::Store};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub service: Arc<ConnectorService>,
+    pub security: Arc<Security>,
+    /// For spaces; connectors go through the service.
+    pub store: Store,
     /// `server.maxPayload`: the largest request body, in bytes.
     pub max_payload: usize,
 }
@@ -52,14 +59,39 @@ pub fn router(state: AppState) -> Router {
             "/api/actions/connector/{id}/_execute",
             post(execute::execute),
         );
-    Router::new()
+    let kibana = Router::new()
         .merge(actions.clone())
         .nest("/s/{space_id}", actions)
+        .route("/api/spaces/space", get(spaces::list).post(spaces::create))
+        .route(
+            "/api/spaces/space/{id}",
+            get(spaces::get).put(spaces::update).delete(spaces::delete),
+        )
         // A route layer runs only for matched routes: unknown paths are 404 before
         // anything else, as in Kibana.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             kibana_request_rules,
+        ));
+    let elasticsearch = Router::new()
+        .route(
+            "/_security/api_key",
+            post(api_keys::create)
+                .put(api_keys::create)
+                .get(api_keys::list)
+                .delete(api_keys::invalidate),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            elasticsearch::elasticsearch_request_rules,
+        ));
+    Router::new()
+        .merge(kibana)
+        .merge(elasticsearch)
+        // Outermost of the route layers: authentication comes first.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
@@ -92,7 +124,7 @@ async fn kibana_request_rules(
 
 /// Reads the whole body (GET and HEAD have none) and parses it as JSON, leaving the
 /// value for [`extract::JsonBody`]. Any content type is read as JSON.
-async fn read_json_body(request: Request, limit: usize) -> Result<Request, ApiError> {
+pub(super) async fn read_json_body(request: Request, limit: usize) -> Result<Request, ApiError> {
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         return Ok(request);
     }

@@ -157,6 +157,11 @@ impl ConnectorType for Index {
                 .as_str()
                 .or_else(|| config["index"].as_str())
                 .unwrap_or_default();
+            // Without the caller's index privileges nothing is written, and the result
+            // carries Elasticsearch's refusal as a failed bulk item would.
+            connector.caller.may_write_index(index).map_err(|refusal| {
+                ExecuteError::new("error indexing documents").with_service_message(refusal)
+            })?;
             let refresh = config["refresh"].as_bool().unwrap_or(false);
             let time_field = config["executionTimeField"]
                 .as_str()

@@ -79,12 +79,23 @@ pub struct ExecutionContext {
     pub http: outbound::Outbound,
 }
 
-/// A connector as a type sees it at run time: validated config, opened secrets.
+/// A connector as a type sees it at run time: validated config, opened secrets, and
+/// the rights of whoever asked for the run.
 pub struct Connector<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub config: &'a Value,
     pub secrets: &'a Value,
+    pub caller: &'a dyn CallerRights,
+}
+
+/// What the caller of a run may do beyond running connectors, for types that act
+/// with the caller's own rights: Kibana runs `.index` with the caller's credentials,
+/// so it needs the caller's privileges on the target index.
+pub trait CallerRights: Send + Sync {
+    /// # Errors
+    /// Elasticsearch's refusal text when the caller may not write to the index.
+    fn may_write_index(&self, index: &str) -> Result<(), String>;
 }
 
 /// One kind of connector. Object-safe so the registry can hold every type.

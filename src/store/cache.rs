@@ -58,6 +58,13 @@ impl RowCache {
         inner.generation += 1;
         inner.rows.remove(id);
     }
+
+    /// Call after a space and its connectors were deleted.
+    pub fn forget_space(&self, space_id: &str) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.rows.retain(|_, row| row.space_id != space_id);
+    }
 }
 
 #[cfg(test)]

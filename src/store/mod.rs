@@ -6,13 +6,18 @@
 
 mod cache;
 mod postgres;
+mod security;
 mod sqlite;
 
 use std::{path::Path, time::Duration};
 
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 
-pub use self::{postgres::PostgresStore, sqlite::SqliteStore};
+pub use self::{
+    postgres::PostgresStore,
+    security::{ApiKeyRow, RoleRow, SpaceRow, UserRow},
+    sqlite::SqliteStore,
+};
 
 /// How to reach the store: `database.*` settings.
 #[derive(Debug, Clone)]
@@ -167,10 +172,30 @@ impl Store {
     /// # Errors
     /// When the database cannot be reached, opened or migrated.
     pub async fn open(settings: &DatabaseSettings, data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_as(settings, data_dir, false).await
+    }
+
+    /// Opens the store for the administration commands (users, roles, API keys),
+    /// which may run beside a server that holds the SQLite data directory.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub async fn open_for_admin(
+        settings: &DatabaseSettings,
+        data_dir: &Path,
+    ) -> Result<Self, StoreError> {
+        Self::open_as(settings, data_dir, true).await
+    }
+
+    async fn open_as(
+        settings: &DatabaseSettings,
+        data_dir: &Path,
+        shared: bool,
+    ) -> Result<Self, StoreError> {
         match &settings.url {
             Some(url) => Ok(Self::Postgres(PostgresStore::open(url, settings).await?)),
             None => Ok(Self::Sqlite(
-                SqliteStore::open(&data_dir.join("switchboard.db"), settings).await?,
+                SqliteStore::open(&data_dir.join("switchboard.db"), settings, shared).await?,
             )),
         }
     }

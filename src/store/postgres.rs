@@ -17,7 +17,7 @@ const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_
 
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresStore {

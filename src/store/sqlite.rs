@@ -16,15 +16,27 @@ const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     cache: Arc<RowCache>,
-    /// Held while the store is open: one process per data directory.
-    _lock: Arc<File>,
+    /// Held while the store is open: one process per data directory. `None` only for
+    /// the administration commands beside a running server.
+    _lock: Option<Arc<File>>,
 }
 
 impl SqliteStore {
-    pub(super) async fn open(path: &Path, settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        let lock = lock_data_dir(path)?;
+    /// Opens the database, taking the data directory's lock. With `shared`, a lock held
+    /// by a running server is no obstacle: the administration commands then touch only
+    /// users, roles and keys (never cached connectors) and leave migrations to it.
+    pub(super) async fn open(
+        path: &Path,
+        settings: &DatabaseSettings,
+        shared: bool,
+    ) -> Result<Self, StoreError> {
+        let lock = match lock_data_dir(path) {
+            Ok(lock) => Some(lock),
+            Err(StoreError::Locked(_)) if shared => None,
+            Err(error) => return Err(error),
+        };
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -38,11 +50,13 @@ impl SqliteStore {
             .acquire_timeout(settings.connect_timeout)
             .connect_with(options)
             .await?;
-        run_migrations(&sqlx::migrate!("./migrations/sqlite"), &pool).await?;
+        if lock.is_some() {
+            run_migrations(&sqlx::migrate!("./migrations/sqlite"), &pool).await?;
+        }
         Ok(Self {
             pool,
             cache: Arc::default(),
-            _lock: Arc::new(lock),
+            _lock: lock.map(Arc::new),
         })
     }
 
@@ -182,6 +196,35 @@ impl SqliteStore {
             })
             .await?;
         Ok(result.rows_affected() == 1)
+    }
+}
+
+impl SqliteStore {
+    /// Deletes a space and its connectors in one transaction, then forgets the
+    /// space's cached rows (in a task of its own, like every write: see `write`).
+    pub(super) async fn delete_space(&self, id: &str) -> Result<bool, StoreError> {
+        let (pool, cache, id) = (self.pool.clone(), self.cache.clone(), id.to_owned());
+        tokio::spawn(async move {
+            let outcome = async {
+                let mut transaction = pool.begin().await?;
+                sqlx::query("DELETE FROM connectors WHERE space_id = $1")
+                    .bind(&id)
+                    .execute(&mut *transaction)
+                    .await?;
+                let result = sqlx::query("DELETE FROM spaces WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+                Ok::<_, sqlx::Error>(result.rows_affected() == 1)
+            }
+            .await;
+            cache.forget_space(&id);
+            outcome
+        })
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+        .map_err(StoreError::from)
     }
 }
 

@@ -58,6 +58,7 @@ async fn create_with_id_uses_it_and_a_second_create_conflicts() {
     assert_error(&second, 409, "Saved object [action/my-index] conflict");
 
     // Ids are global, as Kibana's are: another space cannot take it either.
+    app.create_space("other").await;
     let other_space = app
         .post("/s/other/api/actions/connector/my-index", index_connector())
         .await;

@@ -27,7 +27,7 @@ async fn messages_are_logged_at_their_level_on_one_line_and_secrets_never_are() 
     let dir = tempfile::tempdir().unwrap();
     let mut server =
         ServerProcess::serve(dir.path(), &[], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
-    let client = reqwest::Client::new();
+    let client = crate::support::superuser_client();
     let base = server.base_url.clone();
 
     let created = call(

@@ -20,6 +20,7 @@ mod persistence;
 mod preconfigured;
 mod readme;
 mod request_rules;
+mod security;
 mod spaces;
 mod startup;
 mod store;

@@ -194,7 +194,7 @@ async fn concurrent_updates_and_runs_never_mix_config_and_secrets() {
         let base = app.base_url.clone();
         let (path, update) = (path.clone(), body(if n % 2 == 0 { "x" } else { "y" }));
         work.spawn(async move {
-            let client = reqwest::Client::new();
+            let client = crate::support::superuser_client();
             let request = if n % 4 == 3 {
                 client
                     .post(format!("{base}{path}/_execute"))

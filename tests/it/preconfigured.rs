@@ -29,6 +29,8 @@ async fn app_with_preconfigured(hook_url: &str, enabled_types: Value) -> TestApp
 #[tokio::test]
 async fn preconfigured_connectors_are_listed_in_every_space_without_config() {
     let app = app_with_preconfigured("http://127.0.0.1:9/", json!(["*"])).await;
+    app.create_space("space1").await;
+    app.create_space("other").await;
     app.create_connector_in(
         "/s/space1",
         json!({ "name": "Mine", "connector_type_id": ".server-log" }),

@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 
-use crate::support::TestApp;
+use crate::support::{SUPERUSER_PASSWORD, TestApp};
 
 const README: &str = include_str!("../../README.md");
 const DOCUMENTED_BASE: &str = "http://127.0.0.1:5601";
@@ -13,10 +13,13 @@ struct Curl {
     method: Method,
     url: String,
     headers: Vec<(String, String)>,
+    /// `-u user:password`.
+    user: Option<String>,
     body: Option<String>,
 }
 
-/// Splits a command line as a POSIX shell would for the quoting the README uses.
+/// Splits a command line as a POSIX shell would for the quoting the README uses:
+/// single quotes, and double quotes with no escapes inside.
 fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
@@ -24,10 +27,10 @@ fn shell_words(line: &str) -> Vec<String> {
     let mut chars = line.chars();
     while let Some(character) = chars.next() {
         match character {
-            '\'' => {
+            quote @ ('\'' | '"') => {
                 in_word = true;
                 for quoted in chars.by_ref() {
-                    if quoted == '\'' {
+                    if quoted == quote {
                         break;
                     }
                     word.push(quoted);
@@ -75,6 +78,7 @@ fn curl_commands() -> Vec<Curl> {
             method: Method::GET,
             url: String::new(),
             headers: Vec::new(),
+            user: None,
             body: None,
         };
         let mut words = words.into_iter().skip(1);
@@ -88,6 +92,7 @@ fn curl_commands() -> Vec<Curl> {
                     curl.headers.push((name.to_owned(), value.to_owned()));
                 }
                 "-d" => curl.body = words.next(),
+                "-u" => curl.user = words.next(),
                 url if url.starts_with(DOCUMENTED_BASE) => curl.url = url.to_owned(),
                 other => panic!("the README uses a curl option the test does not know: {other}"),
             }
@@ -105,12 +110,24 @@ async fn every_curl_example_in_the_readme_works() {
     let commands = curl_commands();
     assert!(commands.len() >= 9, "found {commands:#?}");
 
+    // The shell variables the README uses: the superuser's password, and the API key
+    // the README makes.
+    let mut api_key = String::new();
     for curl in commands {
+        let expand = |text: &str| {
+            text.replace("$ELASTIC_PASSWORD", SUPERUSER_PASSWORD)
+                .replace("$API_KEY", &api_key)
+        };
         let url = curl.url.replacen(DOCUMENTED_BASE, &app.base_url, 1);
         let path = url.trim_start_matches(&app.base_url).to_owned();
-        let mut request = app.request(curl.method.clone(), &path);
+        // Only the README's own credentials are sent.
+        let mut request = app.anonymous(curl.method.clone(), &path);
         for (name, value) in &curl.headers {
-            request = request.header(name, value);
+            request = request.header(name, expand(value));
+        }
+        if let Some(user) = &curl.user {
+            let (user, password) = user.split_once(':').unwrap();
+            request = request.basic_auth(user, Some(expand(password)));
         }
         if let Some(body) = &curl.body {
             request = request.body(body.replace("http://127.0.0.1:8080", &sink.url("")));
@@ -118,6 +135,9 @@ async fn every_curl_example_in_the_readme_works() {
         let response = app.send(request).await;
         assert_eq!(response.status, 200, "{curl:?}: {}", response.text);
         let body = response.json();
+        if let Some(encoded) = body["encoded"].as_str() {
+            api_key = encoded.to_owned();
+        }
         if path.ends_with("/_execute") {
             // Nothing listens on the documented webhook URL here; the run still answers
             // with Kibana's result object.

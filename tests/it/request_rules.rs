@@ -245,6 +245,13 @@ async fn only_kibana_space_ids_make_a_space_prefix() {
     ] {
         assert_error(&app.get(path).await, 404, "Not Found");
     }
+    // A well-formed id of a space that does not exist is no route either.
+    assert_error(
+        &app.get("/s/team_a-1/api/actions/connectors").await,
+        404,
+        "Not Found",
+    );
+    app.create_space("team_a-1").await;
     assert_eq!(
         app.get("/s/team_a-1/api/actions/connectors").await.status,
         200

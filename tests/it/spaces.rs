@@ -7,6 +7,8 @@ use crate::support::{TestApp, app::assert_error};
 #[tokio::test]
 async fn a_connector_is_invisible_from_other_spaces() {
     let app = TestApp::start().await;
+    app.create_space("space1").await;
+    app.create_space("space2").await;
     let id = app
         .create_connector_in(
             "/s/space1",

@@ -12,9 +12,10 @@ use crate::support::{
 #[tokio::test]
 async fn serve_with_no_configuration_keeps_its_data_under_data() {
     let dir = tempfile::tempdir().unwrap();
-    // Port 0 so tests never collide; everything else is the default.
+    // Port 0 so tests never collide; everything else is the default, the first
+    // superuser's password included.
     let mut server =
-        ServerProcess::serve(dir.path(), &[], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
+        ServerProcess::serve_as_given(dir.path(), &[], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
 
     assert!(
         server.base_url.starts_with("http://127.0.0.1:"),
@@ -27,12 +28,53 @@ async fn serve_with_no_configuration_keeps_its_data_under_data() {
         0o600
     );
     assert!(dir.path().join("data/switchboard.db").exists());
-    let response = reqwest::get(format!("{}/api/actions/connectors", server.base_url))
+    server.wait_for_line("Generated a secrets key").await;
+
+    // Security is on: the password made up for `elastic` is printed once, and is
+    // what lets a request in.
+    let url = format!("{}/api/actions/connectors", server.base_url);
+    let anonymous = reqwest::get(&url).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    server
+        .wait_for_line("Created the superuser \"elastic\"")
+        .await;
+    let output = server.output();
+    let lines: Vec<&str> = output.lines().collect();
+    let shown = lines
+        .iter()
+        .position(|line| line.contains("Created the superuser"))
+        .unwrap();
+    let password = lines[shown + 2].trim();
+    assert_eq!(password.len(), 24, "{output}");
+    let response = reqwest::Client::new()
+        .get(&url)
+        .basic_auth("elastic", Some(password))
+        .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    server.wait_for_line("Generated a secrets key").await;
+    // Shown on its own line and in the example, and in no log line.
+    let mentions: Vec<&&str> = lines
+        .iter()
+        .filter(|line| line.contains(password))
+        .collect();
+    assert_eq!(mentions.len(), 2, "{output}");
+    assert!(mentions[1].starts_with("Try: curl -u elastic:"), "{output}");
     server.stop().await;
+
+    // A second start keeps the user and shows no password.
+    let mut again =
+        ServerProcess::serve_as_given(dir.path(), &[], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/actions/connectors", again.base_url))
+        .basic_auth("elastic", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    again.wait_for_line("Store opened").await;
+    assert!(!again.output().contains("Created the superuser"));
+    again.stop().await;
 }
 
 #[tokio::test]
@@ -54,13 +96,14 @@ async fn settings_come_from_a_yaml_file_with_kibana_names_and_the_environment() 
 
     assert!(dir.path().join("elsewhere/switchboard.db").exists());
     assert!(!dir.path().join("elsewhere/encryption.key").exists());
-    let types: serde_json::Value =
-        reqwest::get(format!("{}/api/actions/connector_types", server.base_url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let types: serde_json::Value = crate::support::superuser_client()
+        .get(format!("{}/api/actions/connector_types", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(types[0]["enabled"], json!(true));
     assert_eq!(types[2]["enabled"], json!(false));
     server.stop().await;
@@ -133,7 +176,7 @@ async fn migrate_prepares_the_store_and_serve_refuses_a_schema_from_a_newer_bina
         run_to_exit(dir.path(), &["serve"], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
     assert_eq!(code, Some(78));
     assert!(
-        stderr.contains("the database schema is at version 9999, newer than this binary knows (up to 1): run a newer Switchboard"),
+        stderr.contains("the database schema is at version 9999, newer than this binary knows (up to 2): run a newer Switchboard"),
         "{stderr}"
     );
 }

@@ -148,7 +148,7 @@ async fn a_sqlite_schema_newer_than_the_binary_is_refused() {
 
     assert_eq!(
         error.to_string(),
-        "the database schema is at version 9999, newer than this binary knows (up to 1): run a newer Switchboard"
+        "the database schema is at version 9999, newer than this binary knows (up to 2): run a newer Switchboard"
     );
 }
 

@@ -10,7 +10,10 @@ use tokio::{sync::oneshot, task::JoinHandle};
 
 pub struct TestApp {
     pub base_url: String,
+    /// Sends the test superuser's credentials.
     client: reqwest::Client,
+    /// Sends none of its own.
+    anonymous: reqwest::Client,
     data_dir: Arc<TempDir>,
     /// The store every start of this app uses: SQLite in the data directory, or a
     /// PostgreSQL schema of its own when the suite runs on PostgreSQL.
@@ -63,6 +66,7 @@ impl TestApp {
         let mut tree = json!({
             "server": { "host": "127.0.0.1", "port": 0 },
             "path": { "data": data_dir.path().to_str().unwrap() },
+            "security": { "elasticPassword": super::SUPERUSER_PASSWORD },
         });
         deep_merge(&mut tree, &database);
         deep_merge(&mut tree, &extra_settings);
@@ -70,7 +74,7 @@ impl TestApp {
         let application = Application::build(settings)
             .await
             .expect("the server starts");
-        let base_url = format!("http://{}", application.local_addr());
+        let base_url = format!("{}://{}", application.scheme(), application.local_addr());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             application
@@ -82,7 +86,8 @@ impl TestApp {
         });
         Self {
             base_url,
-            client: reqwest::Client::new(),
+            client: super::superuser_client(),
+            anonymous: reqwest::Client::new(),
             data_dir,
             database,
             extra_settings,
@@ -171,9 +176,59 @@ impl TestApp {
         .await
     }
 
-    /// A request of any shape, for the tests of request rules.
+    /// A request of any shape, for the tests of request rules, as the superuser.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// A request with no credentials but those the test adds.
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.anonymous.request(method, self.url(path))
+    }
+
+    /// A request with this `Authorization` header (and `kbn-xsrf`), body optional.
+    pub async fn call_as(
+        &self,
+        authorization: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = self
+            .anonymous(method, path)
+            .header("kbn-xsrf", "true")
+            .header(reqwest::header::AUTHORIZATION, authorization);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    /// Runs `switchboard <args>` on this app's store (beside the running server), with
+    /// `input` on standard input. Panics unless it succeeds; returns its stdout.
+    pub async fn admin(&self, args: &[&str], input: &str) -> String {
+        let data = self.data_dir().to_str().unwrap().to_owned();
+        let mut environment = vec![("SWITCHBOARD_PATH_DATA", data)];
+        if let Some((url, schema)) = self.postgres() {
+            environment.push(("SWITCHBOARD_DATABASE_URL", url));
+            environment.push(("SWITCHBOARD_DATABASE_SCHEMA", schema));
+        }
+        let environment: Vec<(&str, &str)> = environment
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        let (code, stdout, stderr) =
+            super::process::run_with_input(self.data_dir(), args, &environment, input).await;
+        assert_eq!(code, Some(0), "switchboard {args:?} failed: {stderr}");
+        stdout
+    }
+
+    /// Creates a space as the superuser.
+    pub async fn create_space(&self, id: &str) {
+        let response = self
+            .post("/api/spaces/space", json!({ "id": id, "name": id }))
+            .await;
+        assert_eq!(response.status, 200, "space not created: {}", response.text);
     }
 
     /// Creates a connector in a space (`""` for the default) and returns its id.

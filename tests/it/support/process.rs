@@ -31,6 +31,7 @@ fn command(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Command {
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .env_remove("SWITCHBOARD_SECURITY_ELASTICPASSWORD")
         .envs(environment.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -40,8 +41,19 @@ fn command(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Command {
 }
 
 impl ServerProcess {
-    /// Runs `switchboard serve` in `dir` and waits until it says where it listens.
+    /// Runs `switchboard serve` in `dir` with the test superuser's password and waits
+    /// until it says where it listens.
     pub async fn serve(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Self {
+        let mut with_password = vec![(
+            "SWITCHBOARD_SECURITY_ELASTICPASSWORD",
+            super::SUPERUSER_PASSWORD,
+        )];
+        with_password.extend_from_slice(environment);
+        Self::serve_as_given(dir, args, &with_password).await
+    }
+
+    /// Runs `switchboard serve` with exactly the environment given.
+    pub async fn serve_as_given(dir: &Path, args: &[&str], environment: &[(&str, &str)]) -> Self {
         let mut all_args = vec!["serve"];
         all_args.extend_from_slice(args);
         let mut child = command(dir, &all_args, environment)
@@ -139,7 +151,7 @@ pub async fn call(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
-    let mut request = reqwest::Client::new()
+    let mut request = super::superuser_client()
         .request(method, format!("{base_url}{path}"))
         .header("kbn-xsrf", "true");
     if let Some(body) = body {
@@ -154,6 +166,32 @@ pub async fn call(
         serde_json::from_str(&text).unwrap()
     };
     (status, body)
+}
+
+/// Runs the binary to completion with `input` on its standard input.
+pub async fn run_with_input(
+    dir: &Path,
+    args: &[&str],
+    environment: &[(&str, &str)],
+    input: &str,
+) -> (Option<i32>, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = command(dir, args, environment)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(PATIENCE, child.wait_with_output())
+        .await
+        .expect("the process ends")
+        .expect("the binary runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Runs the binary to completion (for start-up failures): exit code, stdout, stderr.

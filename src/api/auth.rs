@@ -1,0 +1,91 @@
+//! Authentication for every route (first, as Kibana's security plugin does before
+//! anything else), and the per-space privilege checks the handlers make after their
+//! body is validated (Kibana's actions client checks after validation).
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::Arc,
+};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{header::AUTHORIZATION, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+use super::{AppState, elasticsearch::EsError, error::ApiError};
+use crate::{
+    listener::ClientAddr,
+    security::{AuthError, Operation, Principal},
+};
+
+/// The authenticated caller of a request.
+#[derive(Clone)]
+pub struct Caller(pub Arc<Principal>);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, ApiError> {
+        // The authentication layer runs before every route; without it nobody is let in.
+        parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+impl Caller {
+    /// Kibana's feature privilege check for an operation in a space.
+    ///
+    /// # Errors
+    /// 403 with Kibana's text, naming the connector type when it is known.
+    pub fn authorize(
+        &self,
+        space: &str,
+        operation: Operation,
+        type_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if self.0.may(space, operation) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(operation.refusal(type_id)))
+        }
+    }
+}
+
+/// Lets a request in only with valid credentials (unless security is off). Answers
+/// in Elasticsearch's error shape under `/_security`, Kibana's elsewhere.
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |it| it.0.0.ip());
+    let header = request.headers().get(AUTHORIZATION).cloned();
+    let presented = header.as_ref().map(axum::http::HeaderValue::as_bytes);
+    match state.security.authenticate(presented, client).await {
+        Ok(principal) => {
+            request.extensions_mut().insert(Caller(principal));
+            next.run(request).await
+        }
+        Err(error) => {
+            let for_elasticsearch = request.uri().path().starts_with("/_security");
+            match error {
+                AuthError::Store(error) if for_elasticsearch => {
+                    EsError::store(error).into_response()
+                }
+                AuthError::Store(error) => ApiError::Store(error).into_response(),
+                _ if for_elasticsearch => {
+                    EsError::unauthenticated(request.uri().path(), &error).into_response()
+                }
+                _ => ApiError::Unauthorized.into_response(),
+            }
+        }
+    }
+}

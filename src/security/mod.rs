@@ -1,0 +1,262 @@
+//! Who may call, and what they may do. Users, roles and API keys as Elasticsearch
+//! keeps them, with Kibana's "Actions and Connectors" feature privileges per space.
+//!
+//! Verifying a password or key is slow on purpose (Argon2id), so a verified
+//! `Authorization` header is remembered for [`CACHE_TTL`], keyed by its SHA-256 digest
+//! (the header itself is never kept). Changes made through this process's HTTP API
+//! clear that memory at once; changes made by the CLI or another node take effect
+//! within [`CACHE_TTL`].
+
+mod credentials;
+mod management;
+mod password;
+mod principal;
+mod privileges;
+mod throttle;
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use self::{credentials::Credentials, throttle::Throttle};
+pub use self::{
+    credentials::{encoded as encoded_api_key, parse_expiration},
+    management::{ApiKeyRequest, CreatedApiKey, ManagementError, validate_role},
+    password::random_secret,
+    principal::Principal,
+    privileges::{Level, Operation, Privileges},
+};
+use crate::store::{Store, StoreError};
+
+/// How long a verified credential is trusted without checking the store again.
+pub const CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// At most this many verified credentials are remembered; when full, it starts over.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// The built-in role that may do everything.
+pub const SUPERUSER_ROLE: &str = "superuser";
+
+/// Why a request is not let in.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no credentials")]
+    Missing,
+    #[error("wrong credentials")]
+    Refused,
+    #[error("cannot check credentials")]
+    Store(#[from] StoreError),
+}
+
+struct Verified {
+    principal: Arc<Principal>,
+    until: Instant,
+}
+
+pub struct Security {
+    store: Store,
+    /// `security.enabled`: when false every request acts as a superuser.
+    enabled: bool,
+    unrestricted: Arc<Principal>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+    throttle: Throttle,
+}
+
+impl Security {
+    pub fn new(store: Store, enabled: bool) -> Self {
+        Self {
+            store,
+            enabled,
+            unrestricted: Arc::new(Principal::unrestricted()),
+            verified: Mutex::default(),
+            throttle: Throttle::default(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// Who sent a request with this `Authorization` header (if any) from this address.
+    /// Failures from one address beyond a few are answered ever more slowly.
+    ///
+    /// # Errors
+    /// See [`AuthError`].
+    pub async fn authenticate(
+        &self,
+        header: Option<&[u8]>,
+        client: IpAddr,
+    ) -> Result<Arc<Principal>, AuthError> {
+        if !self.enabled {
+            return Ok(self.unrestricted.clone());
+        }
+        let header = header.ok_or(AuthError::Missing)?;
+        let digest: [u8; 32] = Sha256::digest(header).into();
+        if let Some(principal) = self.remembered(&digest) {
+            return Ok(principal);
+        }
+        let principal = match Credentials::parse(header) {
+            Some(credentials) => self.verify(credentials).await?,
+            None => None,
+        };
+        match principal {
+            Some(principal) => {
+                let principal = Arc::new(principal);
+                self.remember(digest, &principal);
+                Ok(principal)
+            }
+            None => {
+                let delay = self.throttle.failed(client);
+                if !delay.is_zero() {
+                    tracing::warn!(client = %client, delay_ms = delay.as_millis() as u64, "Repeated failed logins; slowing this client down.");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(AuthError::Refused)
+            }
+        }
+    }
+
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
+        let verified = self.verified.lock().expect("never poisoned");
+        let entry = verified.get(digest)?;
+        let fresh = entry.until > Instant::now()
+            && entry
+                .principal
+                .expires_at
+                .is_none_or(|at| at > now_millis());
+        fresh.then(|| entry.principal.clone())
+    }
+
+    fn remember(&self, digest: [u8; 32], principal: &Arc<Principal>) {
+        let mut verified = self.verified.lock().expect("never poisoned");
+        if verified.len() >= CACHE_CAPACITY {
+            verified.clear();
+        }
+        verified.insert(
+            digest,
+            Verified {
+                principal: principal.clone(),
+                until: Instant::now() + CACHE_TTL,
+            },
+        );
+    }
+
+    /// Forgets every verified credential: after a change that may revoke some.
+    pub fn forget_verified(&self) {
+        self.verified.lock().expect("never poisoned").clear();
+    }
+
+    async fn verify(&self, credentials: Credentials) -> Result<Option<Principal>, StoreError> {
+        match credentials {
+            Credentials::Basic { username, password } => {
+                let user = self.store.user(&username).await?.filter(|it| it.enabled);
+                let hash = user.as_ref().map(|it| it.password_hash.clone());
+                if !slow_verify(password, hash).await {
+                    return Ok(None);
+                }
+                let Some(user) = user else { return Ok(None) };
+                let roles: Vec<String> = serde_json::from_str(&user.roles).unwrap_or_default();
+                let privileges = self.privileges_of(&roles).await?;
+                Ok(Some(Principal::new(
+                    user.username,
+                    roles,
+                    None,
+                    vec![privileges],
+                    None,
+                )))
+            }
+            Credentials::ApiKey { id, key } => {
+                let row = self.store.api_key(&id).await?;
+                let hash = row.as_ref().map(|it| it.key_hash.clone());
+                if !slow_verify(key, hash).await {
+                    return Ok(None);
+                }
+                let Some(row) = row else { return Ok(None) };
+                let now = now_millis();
+                if row.invalidated_at.is_some() || row.expires_at.is_some_and(|at| at <= now) {
+                    return Ok(None);
+                }
+                let limited_by: Value = serde_json::from_str(&row.limited_by).unwrap_or_default();
+                let owner_roles: Vec<String> =
+                    serde_json::from_value(limited_by["roles"].clone()).unwrap_or_default();
+                let mut owner = Privileges::default();
+                for role in &owner_roles {
+                    if role == SUPERUSER_ROLE {
+                        owner.merge(Privileges::superuser());
+                    } else if let Some(body) = limited_by["descriptors"].get(role) {
+                        owner.merge(Privileges::from_kibana_role(body));
+                    }
+                }
+                let mut layers = vec![owner];
+                let descriptors: Value =
+                    serde_json::from_str(&row.role_descriptors).unwrap_or_default();
+                if let Some(descriptors) = descriptors.as_object().filter(|it| !it.is_empty()) {
+                    let mut own = Privileges::default();
+                    for descriptor in descriptors.values() {
+                        own.merge(Privileges::from_role_descriptor(descriptor));
+                    }
+                    layers.push(own);
+                }
+                let roles = descriptors
+                    .as_object()
+                    .map(|it| it.keys().cloned().collect())
+                    .unwrap_or_default();
+                Ok(Some(Principal::new(
+                    row.username,
+                    roles,
+                    Some(row.id),
+                    layers,
+                    row.expires_at,
+                )))
+            }
+        }
+    }
+
+    /// What a list of role names grants together. Unknown names grant nothing.
+    async fn privileges_of(&self, roles: &[String]) -> Result<Privileges, StoreError> {
+        let mut privileges = Privileges::default();
+        if roles.iter().any(|it| it == SUPERUSER_ROLE) {
+            privileges.merge(Privileges::superuser());
+        }
+        for (_, body) in self.role_bodies(roles).await? {
+            privileges.merge(Privileges::from_kibana_role(&body));
+        }
+        Ok(privileges)
+    }
+
+    /// The stored bodies of the named roles.
+    async fn role_bodies(&self, roles: &[String]) -> Result<Vec<(String, Value)>, StoreError> {
+        if roles.iter().all(|it| it == SUPERUSER_ROLE) {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .roles()
+            .await?
+            .into_iter()
+            .filter(|row| roles.contains(&row.name))
+            .filter_map(|row| Some((row.name, serde_json::from_str(&row.body).ok()?)))
+            .collect())
+    }
+}
+
+/// Checks a secret against a hash on the blocking pool (Argon2 takes milliseconds of
+/// CPU). With no hash (no such user or key) it costs the same and fails.
+async fn slow_verify(secret: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => password::verify(&secret, &hash),
+        None => password::verify_nothing(&secret),
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn now_millis() -> i64 {
+    crate::timestamp::epoch_millis(std::time::SystemTime::now())
+}
