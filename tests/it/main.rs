@@ -6,6 +6,7 @@
 
 mod support;
 
+mod api_keys;
 mod architecture;
 mod connector_types_api;
 mod connectors_api;
@@ -15,6 +16,7 @@ mod execute_index;
 mod execute_server_log;
 mod execute_webhook;
 mod faults;
+mod https;
 mod nodes;
 mod persistence;
 mod preconfigured;

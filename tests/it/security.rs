@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use crate::support::{FakeServer, Reply, SUPERUSER_PASSWORD, TestApp, app::assert_error, basic};
 
-const PASSWORD: &str = "a-good-password";
+pub const PASSWORD: &str = "a-good-password";
 
 /// A test app with spaces `space1` and `space2`, and users made with the CLI:
 /// `alice` (`all` in space1), `bob` (`read` in space1), `nobody` (no roles).
-async fn app_with_users(extra_settings: Value) -> TestApp {
+pub async fn app_with_users(extra_settings: Value) -> TestApp {
     let app = TestApp::with_settings(extra_settings).await;
     app.create_space("space1").await;
     app.create_space("space2").await;
@@ -500,4 +500,161 @@ async fn stored_secrets(app: &TestApp) -> Vec<String> {
             rows.into_iter().map(|it| it.0).collect()
         }
     }
+}
+
+#[tokio::test]
+async fn the_cli_manages_users_and_roles_and_explains_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &'static [&'static str], input: &'static str| {
+        let dir = dir.path().to_owned();
+        async move { crate::support::process::run_with_input(&dir, args, &[], input).await }
+    };
+    let (code, stdout, stderr) = run(
+        &[
+            "users",
+            "add",
+            "dave",
+            "--roles",
+            "viewer,ops",
+            "--password-stdin",
+        ],
+        "daves-password\n",
+    )
+    .await;
+    assert_eq!(
+        (code, stdout.trim()),
+        (Some(0), "Added user [dave] with roles [viewer,ops]."),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(
+        &["users", "add", "dave", "--password-stdin"],
+        "another-one\n",
+    )
+    .await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (Some(1), "switchboard: user [dave] already exists")
+    );
+    let (code, _, stderr) = run(&["users", "add", "eve", "--password-stdin"], "short\n").await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (
+            Some(1),
+            "switchboard: passwords must be at least [6] characters long"
+        )
+    );
+    let (code, stdout, _) = run(&["users", "add", "frank"], "").await;
+    assert_eq!(code, Some(0));
+    let generated = stdout
+        .lines()
+        .last()
+        .unwrap()
+        .trim_start_matches("Password (shown only now): ");
+    assert_eq!(generated.len(), 24, "{stdout}");
+
+    let (code, _, stderr) = run(&["roles", "put", "superuser", "--json", "{}"], "").await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (
+            Some(1),
+            "switchboard: Role [superuser] is reserved and may not be used."
+        )
+    );
+    let (code, _, stderr) = run(
+        &[
+            "roles",
+            "put",
+            "ops",
+            "--json",
+            r#"{"kibana":[{"spaces":"ops"}]}"#,
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (
+            Some(1),
+            "switchboard: invalid role [ops]: [kibana.0.spaces]: could not parse array value from json input"
+        )
+    );
+    let (code, stdout, _) = run(&["users", "list"], "").await;
+    assert_eq!(
+        (code, stdout.as_str()),
+        (Some(0), "dave\tviewer,ops\nfrank\t\n")
+    );
+    let (code, _, _) = run(&["users", "delete", "frank"], "").await;
+    assert_eq!(code, Some(0));
+    let (code, _, stderr) = run(&["users", "delete", "frank"], "").await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (Some(1), "switchboard: user [frank] does not exist")
+    );
+}
+
+#[tokio::test]
+async fn no_password_key_or_hash_reaches_the_log() {
+    use crate::support::process::{ServerProcess, run_with_input};
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::serve(
+        dir.path(),
+        &[],
+        &[
+            ("SWITCHBOARD_SERVER_PORT", "0"),
+            ("SWITCHBOARD_LOGGING_ROOT_LEVEL", "trace"),
+        ],
+    )
+    .await;
+    let (code, _, stderr) = run_with_input(
+        dir.path(),
+        &["users", "add", "grace", "--password-stdin"],
+        &[],
+        "graces-secret-password\n",
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    let client = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.base_url);
+    for password in ["graces-secret-password", "graces-wrong-password"] {
+        client
+            .get(url("/api/actions/connector_types"))
+            .basic_auth("grace", Some(password))
+            .send()
+            .await
+            .unwrap();
+    }
+    let created: Value = crate::support::superuser_client()
+        .post(url("/_security/api_key"))
+        .json(&json!({ "name": "logged?" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let used = client
+        .get(url("/api/actions/connectors"))
+        .header(
+            "authorization",
+            format!("ApiKey {}", created["encoded"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(used.status(), 200);
+
+    let output = server.output();
+    assert!(output.contains("API key created"), "{output}");
+    for secret in [
+        "graces-secret-password",
+        "graces-wrong-password",
+        SUPERUSER_PASSWORD,
+        created["api_key"].as_str().unwrap(),
+        created["encoded"].as_str().unwrap(),
+        "$argon2",
+    ] {
+        assert!(!output.contains(secret), "{secret} in:\n{output}");
+    }
+    server.stop().await;
 }

@@ -176,6 +176,17 @@ impl TestApp {
         .await
     }
 
+    /// A `DELETE` with a JSON body, as the superuser.
+    pub async fn delete_with_body(&self, path: &str, body: Value) -> TestResponse {
+        self.send(
+            self.client
+                .delete(self.url(path))
+                .header("kbn-xsrf", "true")
+                .json(&body),
+        )
+        .await
+    }
+
     /// A request of any shape, for the tests of request rules, as the superuser.
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
