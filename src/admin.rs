@@ -82,7 +82,8 @@ pub enum ApiKeysCommand {
     List,
     /// Invalidate API keys by id.
     Invalidate {
-        #[arg(required = true)]
+        /// Ids may start with `-`: they are Elasticsearch's URL-safe base64.
+        #[arg(required = true, allow_hyphen_values = true)]
         ids: Vec<String>,
     },
 }

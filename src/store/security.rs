@@ -283,7 +283,7 @@ impl Store {
     /// On database failure.
     pub async fn space_exists(&self, id: &str) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {
-            let found: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM spaces WHERE id = $1")
+            let found: Option<(String,)> = sqlx::query_as("SELECT id FROM spaces WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;

@@ -590,6 +590,12 @@ async fn the_cli_manages_users_and_roles_and_explains_refusals() {
         (code, stderr.trim()),
         (Some(1), "switchboard: user [frank] does not exist")
     );
+    // Key ids are URL-safe base64 and may start with a dash.
+    let (code, _, stderr) = run(&["api-keys", "invalidate", "-mvLlY1L_A"], "").await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (Some(1), "switchboard: API key [-mvLlY1L_A] does not exist")
+    );
 }
 
 #[tokio::test]

@@ -177,7 +177,7 @@ async fn a_postgres_schema_newer_than_the_binary_is_refused() {
             error,
             StoreError::SchemaTooNew {
                 applied: 9999,
-                known: 1
+                known: 2
             }
         ),
         "{error}"
