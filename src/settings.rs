@@ -883,6 +883,8 @@ mod tests {
         );
         assert_eq!(example.elasticsearch.hosts, defaults.elasticsearch.hosts);
         assert_eq!(example.log_level, defaults.log_level);
+        assert_eq!(example.security_enabled, defaults.security_enabled);
+        assert!(example.security_enabled && example.tls.is_none());
         assert_eq!(example.email.graph_api_url, defaults.email.graph_api_url);
         assert_eq!(example.email.enable_footer, defaults.email.enable_footer);
         assert_eq!(
