@@ -70,13 +70,17 @@ STARTUP_MS=$(python3 bench/startup.py "$BIN" 5)
 echo "start-up ms (median of 5): $STARTUP_MS"
 
 mkdir -p "$WORK/data"
+# Security stays on, as it is by default: every request below authenticates (a
+# verified header is remembered, so the slow password hash is paid once).
+export SWITCHBOARD_SECURITY_ELASTICPASSWORD=bench-password
+AUTH="elastic:bench-password"
 SWITCHBOARD_SERVER_PORT=$SWITCHBOARD_PORT SWITCHBOARD_PATH_DATA="$WORK/data" \
   SWITCHBOARD_LOGGING_ROOT_LEVEL=warn "$BIN" serve > "$WORK/switchboard.log" 2>&1 &
 SB_PID=$!
 PIDS+=("$SB_PID")
 BASE="http://127.0.0.1:$SWITCHBOARD_PORT"
-for _ in $(seq 1 100); do curl -fs "$BASE/api/actions/connector_types" >/dev/null && break; sleep 0.05; done
-curl -fs -X POST "$BASE/api/actions/connector/bench-hook" -H 'kbn-xsrf: true' -H 'content-type: application/json' \
+for _ in $(seq 1 100); do curl -fs -u "$AUTH" "$BASE/api/actions/connector_types" >/dev/null && break; sleep 0.05; done
+curl -fs -u "$AUTH" -X POST "$BASE/api/actions/connector/bench-hook" -H 'kbn-xsrf: true' -H 'content-type: application/json' \
   -d "{\"name\":\"bench\",\"connector_type_id\":\".webhook\",\"config\":{\"url\":\"http://127.0.0.1:$SINK_PORT/hook\",\"hasAuth\":false,\"headers\":{\"Content-Type\":\"application/json\"}}}" >/dev/null
 rss_kb() { awk -v key="$2" '$1 == key":" { print $2 }' "/proc/$1/status"; }
 IDLE_RSS_KB=$(rss_kb "$SB_PID" VmRSS)
@@ -86,6 +90,7 @@ wrk.method = "POST"
 wrk.body = '{"params":{"body":"{\\"text\\":\\"disk full on host-42\\"}"}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["kbn-xsrf"] = "true"
+wrk.headers["Authorization"] = "Basic ZWxhc3RpYzpiZW5jaC1wYXNzd29yZA=="
 LUA
 
 run_wrk() { # name url seconds -> "rps p50_ms p99_ms"
@@ -110,7 +115,7 @@ for round in 1 2; do
 done
 PEAK_RSS_KB=$(rss_kb "$SB_PID" VmHWM)
 # Every run must have succeeded: check one answer now.
-curl -fs -X POST "$EXECUTE_URL" -H 'kbn-xsrf: true' -H 'content-type: application/json' \
+curl -fs -u "$AUTH" -X POST "$EXECUTE_URL" -H 'kbn-xsrf: true' -H 'content-type: application/json' \
   -d '{"params":{"body":"{}"}}' | grep -q '"status":"ok"'
 
 python3 bench/report.py "${NGINX_RUNS[@]}" -- "${SB_RUNS[@]}" -- "$IDLE_RSS_KB" "$PEAK_RSS_KB" "$STARTUP_MS"

@@ -158,17 +158,24 @@ pub async fn list(
     } else {
         Level::All
     };
-    let mut rows = state.store.spaces().await.map_err(store_error)?;
-    rows.sort_by(|a, b| {
-        let name = |row: &SpaceRow| view(row)["name"].as_str().unwrap_or_default().to_owned();
-        name(a).cmp(&name(b))
-    });
-    let spaces: Vec<Value> = rows
-        .iter()
-        .filter_map(|row| {
+    let mut spaces: Vec<(SpaceRow, Value)> = state
+        .store
+        .spaces()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|row| {
+            let space = view(&row);
+            (row, space)
+        })
+        .collect();
+    // Kibana sorts on `name.keyword`: by the name's characters, case first.
+    spaces.sort_by(|(_, a), (_, b)| a["name"].as_str().cmp(&b["name"].as_str()));
+    let spaces: Vec<Value> = spaces
+        .into_iter()
+        .filter_map(|(row, mut space)| {
             let level = caller.0.level_in(&row.id)?;
             (level >= needed).then(|| {
-                let mut space = view(row);
                 if with_purposes {
                     let all = level == Level::All;
                     space["authorizedPurposes"] = json!({

@@ -6,7 +6,7 @@ use std::{sync::LazyLock, time::Duration};
 use serde_json::{Value, json};
 
 use super::{
-    Principal, SUPERUSER_ROLE, Security, credentials, now_millis, password,
+    Principal, SUPERUSER_ROLE, Security, credentials, now_millis, password::hash_off_thread,
     principal::limited_by_snapshot,
 };
 use crate::{
@@ -146,12 +146,6 @@ fn check_password(password: &str) -> Result<(), ManagementError> {
         )));
     }
     Ok(())
-}
-
-async fn hash_off_thread(secret: String) -> String {
-    tokio::task::spawn_blocking(move || password::hash(&secret))
-        .await
-        .expect("hashing does not panic")
 }
 
 impl Security {

@@ -3,7 +3,8 @@
 //!
 //! Verifying a password or key is slow on purpose (Argon2id), so a verified
 //! `Authorization` header is remembered for [`CACHE_TTL`], keyed by its SHA-256 digest
-//! (the header itself is never kept). Changes made through this process's HTTP API
+//! (the header itself is never kept), and concurrent requests with one header share
+//! one check. Changes made through this process's HTTP API
 //! clear that memory at once; changes made by the CLI or another node take effect
 //! within [`CACHE_TTL`].
 
@@ -23,6 +24,7 @@ use std::{
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 
 use self::{credentials::Credentials, throttle::Throttle};
 pub use self::{
@@ -54,9 +56,11 @@ pub enum AuthError {
     Store(#[from] StoreError),
 }
 
-struct Verified {
-    principal: Arc<Principal>,
-    until: Instant,
+/// One `Authorization` header being verified or verified: concurrent requests with
+/// the same header share one check (wait for it) rather than each paying the hash.
+struct Verification {
+    outcome: OnceCell<Option<Arc<Principal>>>,
+    started: Instant,
 }
 
 pub struct Security {
@@ -64,7 +68,8 @@ pub struct Security {
     /// `security.enabled`: when false every request acts as a superuser.
     enabled: bool,
     unrestricted: Arc<Principal>,
-    verified: Mutex<HashMap<[u8; 32], Verified>>,
+    /// By the header's SHA-256 digest; the header itself is never kept.
+    verified: Mutex<HashMap<[u8; 32], Arc<Verification>>>,
     throttle: Throttle,
 }
 
@@ -98,20 +103,23 @@ impl Security {
         }
         let header = header.ok_or(AuthError::Missing)?;
         let digest: [u8; 32] = Sha256::digest(header).into();
-        if let Some(principal) = self.remembered(&digest) {
-            return Ok(principal);
-        }
-        let principal = match Credentials::parse(header) {
-            Some(credentials) => self.verify(credentials).await?,
-            None => None,
-        };
-        match principal {
-            Some(principal) => {
-                let principal = Arc::new(principal);
-                self.remember(digest, &principal);
-                Ok(principal)
+        let verification = self.verification(digest);
+        let outcome = verification
+            .outcome
+            .get_or_try_init(|| async {
+                let principal = match Credentials::parse(header) {
+                    Some(credentials) => self.verify(credentials).await?,
+                    None => None,
+                };
+                Ok::<_, StoreError>(principal.map(Arc::new))
+            })
+            .await?;
+        match outcome {
+            Some(principal) if principal.expires_at.is_none_or(|at| at > now_millis()) => {
+                Ok(principal.clone())
             }
-            None => {
+            _ => {
+                self.forget(&digest, &verification);
                 let delay = self.throttle.failed(client);
                 if !delay.is_zero() {
                     tracing::warn!(client = %client, delay_ms = delay.as_millis() as u64, "Repeated failed logins; slowing this client down.");
@@ -122,29 +130,35 @@ impl Security {
         }
     }
 
-    fn remembered(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
-        let verified = self.verified.lock().expect("never poisoned");
-        let entry = verified.get(digest)?;
-        let fresh = entry.until > Instant::now()
-            && entry
-                .principal
-                .expires_at
-                .is_none_or(|at| at > now_millis());
-        fresh.then(|| entry.principal.clone())
-    }
-
-    fn remember(&self, digest: [u8; 32], principal: &Arc<Principal>) {
+    /// The verification of a header: a fresh one remembered, or a new one.
+    fn verification(&self, digest: [u8; 32]) -> Arc<Verification> {
         let mut verified = self.verified.lock().expect("never poisoned");
+        if let Some(existing) = verified
+            .get(&digest)
+            .filter(|it| it.started.elapsed() < CACHE_TTL)
+        {
+            return existing.clone();
+        }
         if verified.len() >= CACHE_CAPACITY {
             verified.clear();
         }
-        verified.insert(
-            digest,
-            Verified {
-                principal: principal.clone(),
-                until: Instant::now() + CACHE_TTL,
-            },
-        );
+        let fresh = Arc::new(Verification {
+            outcome: OnceCell::new(),
+            started: Instant::now(),
+        });
+        verified.insert(digest, fresh.clone());
+        fresh
+    }
+
+    /// Drops a failed verification, so the next attempt checks again.
+    fn forget(&self, digest: &[u8; 32], failed: &Arc<Verification>) {
+        let mut verified = self.verified.lock().expect("never poisoned");
+        if verified
+            .get(digest)
+            .is_some_and(|current| Arc::ptr_eq(current, failed))
+        {
+            verified.remove(digest);
+        }
     }
 
     /// Forgets every verified credential: after a change that may revoke some.
@@ -157,7 +171,7 @@ impl Security {
             Credentials::Basic { username, password } => {
                 let user = self.store.user(&username).await?.filter(|it| it.enabled);
                 let hash = user.as_ref().map(|it| it.password_hash.clone());
-                if !slow_verify(password, hash).await {
+                if !password::verify_off_thread(password, hash).await {
                     return Ok(None);
                 }
                 let Some(user) = user else { return Ok(None) };
@@ -174,7 +188,7 @@ impl Security {
             Credentials::ApiKey { id, key } => {
                 let row = self.store.api_key(&id).await?;
                 let hash = row.as_ref().map(|it| it.key_hash.clone());
-                if !slow_verify(key, hash).await {
+                if !password::verify_off_thread(key, hash).await {
                     return Ok(None);
                 }
                 let Some(row) = row else { return Ok(None) };
@@ -244,17 +258,6 @@ impl Security {
             .filter_map(|row| Some((row.name, serde_json::from_str(&row.body).ok()?)))
             .collect())
     }
-}
-
-/// Checks a secret against a hash on the blocking pool (Argon2 takes milliseconds of
-/// CPU). With no hash (no such user or key) it costs the same and fails.
-async fn slow_verify(secret: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => password::verify(&secret, &hash),
-        None => password::verify_nothing(&secret),
-    })
-    .await
-    .unwrap_or(false)
 }
 
 fn now_millis() -> i64 {

@@ -664,3 +664,29 @@ async fn no_password_key_or_hash_reaches_the_log() {
     }
     server.stop().await;
 }
+
+#[tokio::test]
+async fn turning_security_off_is_announced_at_every_start() {
+    use crate::support::process::ServerProcess;
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let mut server = ServerProcess::serve(
+            dir.path(),
+            &[],
+            &[
+                ("SWITCHBOARD_SERVER_PORT", "0"),
+                ("SWITCHBOARD_SECURITY_ENABLED", "false"),
+            ],
+        )
+        .await;
+        let line = server.wait_for_line("security.enabled is false").await;
+        assert!(line.contains("WARN"), "{line}");
+        let anonymous = reqwest::Client::new()
+            .get(format!("{}/api/actions/connectors", server.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 200);
+        server.stop().await;
+    }
+}
