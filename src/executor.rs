@@ -127,6 +127,8 @@ pub async fn execute(
         Err(error) => return Ok(invalid(&error, ErrorSource::Framework)),
     };
 
+    // Kibana's `.slack_api` reports its type id as the connector id; see the trait.
+    let reported_id = connector_type.result_connector_id(id).to_owned();
     let started = Instant::now();
     let outcome = connector_type
         .execute(
@@ -150,7 +152,7 @@ pub async fn execute(
                 duration_ms = elapsed.as_millis() as u64,
                 "Connector ran."
             );
-            ExecutionResult::ok(id, data)
+            ExecutionResult::ok(&reported_id, data)
         }
         Err(error) => {
             tracing::warn!(
@@ -161,7 +163,11 @@ pub async fn execute(
                 service_message = error.service_message().unwrap_or_default(),
                 "Connector run failed."
             );
-            ExecutionResult::error(id, &error, ErrorSource::User)
+            ExecutionResult::error(
+                &reported_id,
+                &error,
+                error.error_source().unwrap_or(ErrorSource::User),
+            )
         }
     };
     Ok(result)

@@ -42,6 +42,8 @@ pub struct ExecuteError {
     message: String,
     service_message: Option<String>,
     retry: Option<Retry>,
+    /// `None`: the user's (the executor's default for a connector's failure).
+    error_source: Option<ErrorSource>,
 }
 
 impl ExecuteError {
@@ -51,7 +53,40 @@ impl ExecuteError {
             message: message.into(),
             service_message: None,
             retry: None,
+            error_source: None,
         }
+    }
+
+    /// Kibana's result for an executor that threw (how sub-action connectors report
+    /// every remote failure): a generic message, the cause as the service message,
+    /// `retry: true`.
+    pub fn thrown(service_message: impl Into<String>) -> Self {
+        Self::new("an error occurred while running the action")
+            .with_service_message(service_message)
+            .with_retry(Retry::Yes)
+            .with_source(ErrorSource::Framework)
+    }
+
+    /// `<prefix>, retry at <time>` when `Retry-After` gives whole seconds, else
+    /// `<prefix>, retry later` with `retry: true`: Kibana's answer to a 429.
+    pub fn retry_later_or_at(prefix: &str, headers: &HeaderMap) -> Self {
+        match retry_after_seconds(headers) {
+            Some(delay) => {
+                let at = SystemTime::now() + delay;
+                Self::new(format!("{prefix}, retry at {}", crate::timestamp::iso(at)))
+                    .with_retry(Retry::At(at))
+            }
+            None => Self::new(format!("{prefix}, retry later")).with_retry(Retry::Yes),
+        }
+    }
+
+    pub fn with_source(mut self, source: ErrorSource) -> Self {
+        self.error_source = Some(source);
+        self
+    }
+
+    pub fn error_source(&self) -> Option<ErrorSource> {
+        self.error_source
     }
 
     pub fn with_service_message(mut self, service_message: impl Into<String>) -> Self {

@@ -5,12 +5,22 @@
 //! messages are Kibana's, and runs with an [`ExecutionContext`] it is handed. It never
 //! reads settings, the store or HTTP requests of its own.
 
+mod d3security;
 pub mod email;
 mod error;
 pub mod index;
+mod opsgenie;
 pub mod outbound;
+mod pagerduty;
 pub mod server_log;
+mod slack;
+mod slack_api;
+mod subaction;
+mod teams;
+mod tines;
+mod torq;
 pub mod webhook;
+mod xmatters;
 
 use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
 
@@ -44,6 +54,10 @@ impl License {
 
 /// The feature ids of Kibana's alerting, uptime and security apps.
 pub const ALERTING_UPTIME_SIEM: &[&str] = &["alerting", "uptime", "siem"];
+/// Alerting and security only.
+pub const ALERTING_SIEM: &[&str] = &["alerting", "siem"];
+/// Security only.
+pub const SIEM: &[&str] = &["siem"];
 
 /// What `GET /api/actions/connector_types` says about a type.
 #[derive(Debug, Clone, Copy)]
@@ -115,6 +129,17 @@ pub trait ConnectorType: Send + Sync + 'static {
     /// Rules on the whole params, run after their shape is accepted.
     fn validate_params(&self, _params: &Value, _cx: &ValidationContext) -> Result<(), String> {
         Ok(())
+    }
+
+    /// Rules on the whole secrets, run after their shape is accepted.
+    fn validate_secrets(&self, _secrets: &Value, _cx: &ValidationContext) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The `connector_id` its run results carry: the connector's id, except where
+    /// Kibana reports something else (`.slack_api` reports its type id).
+    fn result_connector_id<'a>(&self, connector_id: &'a str) -> &'a str {
+        connector_id
     }
 
     /// Rules that need config and secrets together (Kibana's "connector" validator).
@@ -198,6 +223,9 @@ pub fn validate_connector(
         .validate(secrets)
         .map_err(invalid(Section::Secrets))?;
     connector_type
+        .validate_secrets(&secrets, cx)
+        .map_err(|message| invalid(Section::Secrets)(SchemaError::bare(message)))?;
+    connector_type
         .validate_connector(&config, &secrets)
         .map_err(|message| invalid(Section::Connector)(SchemaError::bare(message)))?;
     Ok(ValidConnector { config, secrets })
@@ -270,5 +298,14 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     ));
     registry.register(webhook::Webhook::new());
     registry.register(email::Email::new(settings.email));
+    registry.register(pagerduty::PagerDuty::new());
+    registry.register(slack::Slack::new());
+    registry.register(slack_api::SlackApi::new());
+    registry.register(xmatters::XMatters::new());
+    registry.register(teams::Teams::new());
+    registry.register(torq::Torq::new());
+    registry.register(opsgenie::Opsgenie::new());
+    registry.register(tines::Tines::new());
+    registry.register(d3security::D3Security::new());
     registry
 }

@@ -45,6 +45,15 @@ async fn lists_the_implemented_types_in_registration_order() {
             (".index", "Index", "basic"),
             (".webhook", "Webhook", "gold"),
             (".email", "Email", "gold"),
+            (".pagerduty", "PagerDuty", "gold"),
+            (".slack", "Slack", "gold"),
+            (".slack_api", "Slack API", "gold"),
+            (".xmatters", "xMatters", "gold"),
+            (".teams", "Microsoft Teams", "gold"),
+            (".torq", "Torq", "gold"),
+            (".opsgenie", "Opsgenie", "platinum"),
+            (".tines", "Tines", "gold"),
+            (".d3security", "D3 Security", "gold"),
         ]
     );
 }
@@ -57,7 +66,24 @@ async fn feature_id_filters_and_unknown_query_keys_are_refused() {
         .get("/api/actions/connector_types?feature_id=siem")
         .await
         .json();
-    assert_eq!(siem.as_array().unwrap().len(), 4);
+    assert_eq!(siem.as_array().unwrap().len(), 13);
+    let uptime: Vec<String> = app
+        .get("/api/actions/connector_types?feature_id=uptime")
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| it["id"].as_str().unwrap().to_owned())
+        .collect();
+    // xMatters, Tines and D3 Security are not offered to Uptime, as in Kibana.
+    assert_eq!(
+        uptime,
+        [
+            ".server-log", ".index", ".webhook", ".email", ".pagerduty", ".slack", ".slack_api",
+            ".teams", ".torq", ".opsgenie",
+        ]
+    );
     let cases = app
         .get("/api/actions/connector_types?feature_id=cases")
         .await

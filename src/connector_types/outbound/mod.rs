@@ -370,6 +370,23 @@ impl Outbound {
         Ok(client)
     }
 
+    /// Sends with the default TLS settings and reads the whole answer: what most
+    /// connector types need.
+    ///
+    /// # Errors
+    /// As [`Outbound::send`] and [`Outbound::read_body`].
+    pub async fn call(&self, request: RequestBuilder) -> Result<Answer, TransportFailure> {
+        let response = self.send(request, &TlsOverrides::default()).await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = self.read_body(response).await?;
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+
     /// Reads an answer's body, at most `maxResponseContentLength` bytes, as JSON when
     /// it parses and as a string otherwise (what axios hands Kibana's connectors).
     /// A larger answer is abandoned without reading the rest.
@@ -603,6 +620,21 @@ fn refusal(message: impl Into<String>) -> TransportFailure {
     TransportFailure {
         code: None,
         message: message.into(),
+    }
+}
+
+/// A whole answer: status, headers, and the body as JSON when it parses, else text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// `status` and its reason phrase, as Node.js's `statusText` gives it.
+    pub fn status_text(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or_default()
     }
 }
 

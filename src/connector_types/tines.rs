@@ -1,0 +1,211 @@
+//! `.tines`: lists a Tines tenant's stories and webhooks, and sends events to a
+//! webhook (a sub-action connector).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{
+    BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, SIEM, Schemas,
+    TypeInfo, ValidationContext, outbound::Answer, subaction,
+};
+use crate::schema::{Schema, any, maybe, number, object, record, string};
+
+/// Tines's largest page.
+const PAGE_SIZE: u32 = 500;
+
+pub struct Tines {
+    schemas: Schemas,
+    webhooks: Schema,
+    run: Schema,
+    stories_answer: Schema,
+    agents_answer: Schema,
+}
+
+impl Tines {
+    pub fn new() -> Self {
+        Self {
+            schemas: Schemas {
+                config: object([("url", string())]),
+                secrets: object([("email", string()), ("token", string())]),
+                params: subaction::params_schema(),
+            },
+            webhooks: object([("storyId", number())]),
+            run: object([
+                (
+                    "webhook",
+                    maybe(object([
+                        ("id", number()),
+                        ("name", string()),
+                        ("storyId", number()),
+                        ("path", string()),
+                        ("secret", string()),
+                    ])),
+                ),
+                ("webhookUrl", maybe(string())),
+                ("body", string()),
+            ]),
+            stories_answer: record(any()).check(|body| {
+                check_list(body, "stories", |story| {
+                    story["id"].is_number()
+                        && story["name"].is_string()
+                        && story["published"].is_boolean()
+                })
+            }),
+            agents_answer: record(any()).check(|body| {
+                check_list(body, "agents", |agent| {
+                    agent["id"].is_number()
+                        && agent["name"].is_string()
+                        && agent["type"].is_string()
+                })
+            }),
+        }
+    }
+}
+
+/// A page of Tines's list answer: `meta.pages` and the items, each of the shape given.
+fn check_list(body: &Value, key: &str, valid: fn(&Value) -> bool) -> Result<(), String> {
+    if !body["meta"]["pages"].is_number() {
+        return Err(format!(
+            "[meta.pages]: expected value of type [number] but got [{}]",
+            crate::schema::type_name(&body["meta"]["pages"])
+        ));
+    }
+    let Some(items) = body[key].as_array() else {
+        return Err(format!(
+            "[{key}]: expected value of type [array] but got [{}]",
+            crate::schema::type_name(&body[key])
+        ));
+    };
+    match items.iter().position(|it| !valid(it)) {
+        Some(index) => Err(format!("[{key}.{index}]: unexpected shape")),
+        None => Ok(()),
+    }
+}
+
+/// Kibana's text for a failed Tines call.
+fn failure(answer: &Answer) -> ExecuteError {
+    ExecuteError::thrown(format!("API Error: {}", answer.status_text()))
+}
+
+impl ConnectorType for Tines {
+    fn info(&self) -> TypeInfo {
+        TypeInfo {
+            id: ".tines",
+            name: "Tines",
+            minimum_license: License::Gold,
+            supported_feature_ids: SIEM,
+        }
+    }
+
+    fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    fn validate_config(&self, config: &Value, cx: &ValidationContext) -> Result<(), String> {
+        cx.allowed_hosts
+            .check_url(config["url"].as_str().unwrap_or_default())
+            .map_err(|message| format!("error validating url: {message}"))
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a ExecutionContext,
+        connector: Connector<'a>,
+        params: Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
+        Box::pin(async move {
+            let base = connector.config["url"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_end_matches('/');
+            let email = connector.secrets["email"].as_str().unwrap_or_default();
+            let token = connector.secrets["token"].as_str().unwrap_or_default();
+            let auth = [("x-user-email", email), ("x-user-token", token)];
+            let sub_params = &params["subActionParams"];
+            match params["subAction"].as_str().unwrap_or_default() {
+                "stories" => {
+                    let url = format!("{base}/api/v1/stories?per_page={PAGE_SIZE}");
+                    let answer = subaction::request(cx, Method::GET, &url, &auth, None).await?;
+                    if !answer.status.is_success() {
+                        return Err(failure(&answer));
+                    }
+                    subaction::check_response(&self.stories_answer, &answer.body)?;
+                    let stories: Vec<Value> = answer.body["stories"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|story| {
+                            json!({ "id": story["id"], "name": story["name"], "published": story["published"] })
+                        })
+                        .collect();
+                    Ok(Some(json!({
+                        "stories": stories,
+                        "incompleteResponse": answer.body["meta"]["pages"].as_f64().unwrap_or(0.0) > 1.0,
+                    })))
+                }
+                "webhooks" => {
+                    let sub_params = subaction::validate(&self.webhooks, sub_params)?;
+                    let story_id = &sub_params["storyId"];
+                    let url =
+                        format!("{base}/api/v1/agents?story_id={story_id}&per_page={PAGE_SIZE}");
+                    let answer = subaction::request(cx, Method::GET, &url, &auth, None).await?;
+                    if !answer.status.is_success() {
+                        return Err(failure(&answer));
+                    }
+                    subaction::check_response(&self.agents_answer, &answer.body)?;
+                    let webhooks: Vec<Value> = answer.body["agents"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|agent| agent["type"] == "Agents::WebhookAgent")
+                        .map(|agent| {
+                            json!({
+                                "id": agent["id"],
+                                "name": agent["name"],
+                                "storyId": agent["story_id"],
+                                "path": agent["options"]["path"].as_str().unwrap_or_default(),
+                                "secret": agent["options"]["secret"].as_str().unwrap_or_default(),
+                            })
+                        })
+                        .collect();
+                    Ok(Some(json!({
+                        "webhooks": webhooks,
+                        "incompleteResponse": answer.body["meta"]["pages"].as_f64().unwrap_or(0.0) > 1.0,
+                    })))
+                }
+                "run" | "test" => {
+                    let sub_params = subaction::validate(&self.run, sub_params)?;
+                    let url = match (sub_params["webhookUrl"].as_str(), &sub_params["webhook"]) {
+                        (Some(url), _) => url.to_owned(),
+                        (None, Value::Object(webhook)) => format!(
+                            "{base}/webhook/{}/{}",
+                            webhook["path"].as_str().unwrap_or_default(),
+                            webhook["secret"].as_str().unwrap_or_default()
+                        ),
+                        _ => {
+                            return Err(ExecuteError::thrown(
+                                "Invalid subActionsParams: [webhook] or [webhookUrl] expected but got none",
+                            ));
+                        }
+                    };
+                    // The body is sent as the user wrote it.
+                    let body =
+                        Value::String(sub_params["body"].as_str().unwrap_or_default().to_owned());
+                    let answer =
+                        subaction::request(cx, Method::POST, &url, &[], Some(&body)).await?;
+                    if !answer.status.is_success() {
+                        return Err(failure(&answer));
+                    }
+                    if !answer.body.is_object() {
+                        return Err(ExecuteError::thrown(format!(
+                            "Response validation failed (expected value of type [object] but got [{}])",
+                            crate::schema::type_name(&answer.body)
+                        )));
+                    }
+                    Ok(Some(answer.body))
+                }
+                other => Err(subaction::not_registered(other, connector.id, self.info())),
+            }
+        })
+    }
+}
