@@ -80,8 +80,16 @@ async fn feature_id_filters_and_unknown_query_keys_are_refused() {
     assert_eq!(
         uptime,
         [
-            ".server-log", ".index", ".webhook", ".email", ".pagerduty", ".slack", ".slack_api",
-            ".teams", ".torq", ".opsgenie",
+            ".server-log",
+            ".index",
+            ".webhook",
+            ".email",
+            ".pagerduty",
+            ".slack",
+            ".slack_api",
+            ".teams",
+            ".torq",
+            ".opsgenie",
         ]
     );
     let cases = app

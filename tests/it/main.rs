@@ -8,6 +8,7 @@ mod support;
 
 mod api_keys;
 mod architecture;
+mod chat;
 mod connector_types_api;
 mod connectors_api;
 mod egress;

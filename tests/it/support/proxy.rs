@@ -2,6 +2,7 @@
 //! requests in absolute form, and CONNECT tunnels for HTTPS.
 
 use std::{
+    collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
 };
@@ -32,7 +33,11 @@ pub struct TestProxy {
     pub address: SocketAddr,
     scheme: &'static str,
     seen: Arc<Mutex<Vec<Proxied>>>,
+    /// CONNECT targets sent elsewhere: a vendor's real name to a loopback fake.
+    routes: Routes,
 }
+
+type Routes = Arc<Mutex<HashMap<String, SocketAddr>>>;
 
 impl TestProxy {
     pub async fn start() -> Self {
@@ -49,20 +54,23 @@ impl TestProxy {
         let address = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let recorder = seen.clone();
+        let routes: Routes = Arc::default();
+        let routing = routes.clone();
         let scheme = if tls.is_some() { "https" } else { "http" };
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let recorder = recorder.clone();
+                let routes = routing.clone();
                 let tls = tls.clone();
                 tokio::spawn(async move {
                     match tls {
                         Some(acceptor) => {
                             if let Ok(client) = acceptor.accept(client).await {
-                                let _ = relay(client, recorder).await;
+                                let _ = relay(client, recorder, routes).await;
                             }
                         }
                         None => {
-                            let _ = relay(client, recorder).await;
+                            let _ = relay(client, recorder, routes).await;
                         }
                     }
                 });
@@ -72,7 +80,13 @@ impl TestProxy {
             address,
             scheme,
             seen,
+            routes,
         }
+    }
+
+    /// Tunnels `CONNECT target` (`host:port`) to `to` instead of resolving the name.
+    pub fn route(&self, target: &str, to: SocketAddr) {
+        self.routes.lock().unwrap().insert(target.to_owned(), to);
     }
 
     pub fn url(&self) -> String {
@@ -87,6 +101,7 @@ impl TestProxy {
 async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     mut client: S,
     recorder: Arc<Mutex<Vec<Proxied>>>,
+    routes: Routes,
 ) -> std::io::Result<()> {
     let (head, rest) = read_head(&mut client).await?;
     let mut lines = head.split("\r\n");
@@ -105,7 +120,11 @@ async fn relay<S: AsyncRead + AsyncWrite + Unpin>(
     });
 
     if method == "CONNECT" {
-        let mut upstream = TcpStream::connect(&target).await?;
+        let routed = routes.lock().unwrap().get(&target).copied();
+        let mut upstream = match routed {
+            Some(address) => TcpStream::connect(address).await?,
+            None => TcpStream::connect(&target).await?,
+        };
         client
             .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
             .await?;
