@@ -100,7 +100,7 @@ impl ConnectorType for D3Security {
             if !answer.body["refid"].is_string() {
                 return Err(ExecuteError::thrown(format!(
                     "Response validation failed ([refid]: expected value of type [string] but got [{}])",
-                    crate::schema::type_name(&answer.body["refid"])
+                    subaction::field_type(&answer.body, "refid")
                 )));
             }
             Ok(Some(answer.body))

@@ -123,7 +123,7 @@ fn check_answer(body: &Value) -> Result<(), ExecuteError> {
         if !ok {
             return Err(ExecuteError::thrown(format!(
                 "Response validation failed ([{key}]: expected value of type [{kind}] but got [{}])",
-                crate::schema::type_name(&body[key])
+                subaction::field_type(body, key)
             )));
         }
     }

@@ -37,6 +37,11 @@ pub fn check_response(schema: &Schema, body: &Value) -> Result<(), ExecuteError>
         .map_err(|error| ExecuteError::thrown(format!("Response validation failed ({error})")))
 }
 
+/// A field's type as config-schema names it: `undefined` when it is not there.
+pub fn field_type(body: &Value, key: &str) -> &'static str {
+    body.get(key).map_or("undefined", crate::schema::type_name)
+}
+
 /// The framework's URL rules: it must parse, have a host and be http(s); the path loses
 /// a trailing `/` and doubled slashes.
 pub fn normalise_url(text: &str) -> Result<String, ExecuteError> {

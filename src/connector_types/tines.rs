@@ -67,13 +67,13 @@ fn check_list(body: &Value, key: &str, valid: fn(&Value) -> bool) -> Result<(), 
     if !body["meta"]["pages"].is_number() {
         return Err(format!(
             "[meta.pages]: expected value of type [number] but got [{}]",
-            crate::schema::type_name(&body["meta"]["pages"])
+            subaction::field_type(&body["meta"], "pages")
         ));
     }
     let Some(items) = body[key].as_array() else {
         return Err(format!(
             "[{key}]: expected value of type [array] but got [{}]",
-            crate::schema::type_name(&body[key])
+            subaction::field_type(body, key)
         ));
     };
     match items.iter().position(|it| !valid(it)) {

@@ -8,6 +8,7 @@ mod support;
 
 mod api_keys;
 mod architecture;
+mod automation;
 mod chat;
 mod connector_types_api;
 mod connectors_api;
@@ -19,6 +20,7 @@ mod execute_webhook;
 mod faults;
 mod https;
 mod nodes;
+mod paging;
 mod persistence;
 mod preconfigured;
 mod readme;
