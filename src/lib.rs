@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod errors;
 pub mod executor;
 pub mod listener;
+pub mod mustache;
 pub mod schema;
 pub mod security;
 pub mod service;
