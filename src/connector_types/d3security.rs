@@ -88,18 +88,28 @@ impl ConnectorType for D3Security {
             let url = connector.config["url"].as_str().unwrap_or_default();
             let token = connector.secrets["token"].as_str().unwrap_or_default();
             let body = Value::String(event(&sub_params).to_string());
-            let answer =
-                subaction::request(cx, Method::POST, url, &[("d3key", token)], Some(&body)).await?;
+            let answer = subaction::request(
+                cx,
+                Method::POST,
+                url,
+                &[("d3key", token)],
+                Some(&body),
+                |_| "Unknown API Error".to_owned(),
+            )
+            .await?;
             if !answer.status.is_success() {
                 let message = match answer.status.as_u16() {
                     401 => "Unauthorized API Error".to_owned(),
                     status => format!("API Error: {status} - {}", answer.status_text()),
                 };
-                return Err(ExecuteError::thrown(message));
+                return Err(subaction::call_failed(
+                    Some(answer.status.as_u16()),
+                    &message,
+                ));
             }
             if !answer.body["refid"].is_string() {
-                return Err(ExecuteError::thrown(format!(
-                    "Response validation failed ([refid]: expected value of type [string] but got [{}])",
+                return Err(subaction::response_invalid(&format!(
+                    "[refid]: expected value of type [string] but got [{}]",
                     subaction::field_type(&answer.body, "refid")
                 )));
             }

@@ -80,6 +80,15 @@ impl ExecuteError {
         }
     }
 
+    /// Adds the service message only to a `retry at` result (Kibana's "retry later"
+    /// results for some types carry none).
+    pub fn with_service_message_when_dated(self, service_message: impl Into<String>) -> Self {
+        match self.retry {
+            Some(Retry::At(_)) => self.with_service_message(service_message),
+            _ => self,
+        }
+    }
+
     pub fn with_source(mut self, source: ErrorSource) -> Self {
         self.error_source = Some(source);
         self

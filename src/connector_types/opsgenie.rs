@@ -113,16 +113,16 @@ fn sent_alias(alias: &str) -> String {
     }
 }
 
-/// Opsgenie's answer must say `took`, `requestId` and `result` (more is allowed).
+/// Opsgenie's answer must say `took` and `requestId` (its success and failure shapes
+/// share them; more is allowed).
 fn check_answer(body: &Value) -> Result<(), ExecuteError> {
     for (key, kind, ok) in [
         ("took", "number", body["took"].is_number()),
         ("requestId", "string", body["requestId"].is_string()),
-        ("result", "string", body["result"].is_string()),
     ] {
         if !ok {
-            return Err(ExecuteError::thrown(format!(
-                "Response validation failed ([{key}]: expected value of type [{kind}] but got [{}])",
+            return Err(subaction::response_invalid(&format!(
+                "[{key}]: expected value of type [{kind}] but got [{}]",
                 subaction::field_type(body, key)
             )));
         }
@@ -139,7 +139,7 @@ fn failure(answer: &Answer) -> ExecuteError {
     if let Some(errors) = answer.body.get("errors").filter(|it| !it.is_null()) {
         message.push_str(&format!(": {errors}"));
     }
-    ExecuteError::thrown(message)
+    subaction::call_failed(Some(answer.status.as_u16()), &message)
 }
 
 impl ConnectorType for Opsgenie {
@@ -210,6 +210,7 @@ impl ConnectorType for Opsgenie {
                 &url,
                 &[("authorization", key.as_str())],
                 Some(&body),
+                |failure| failure.message.clone(),
             )
             .await?;
             if !answer.status.is_success() {

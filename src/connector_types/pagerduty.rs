@@ -131,7 +131,7 @@ impl ConnectorType for PagerDuty {
                 .json(&event(connector.id, &params));
             let answer = cx.http.call(request).await.map_err(|failure| {
                 ExecuteError::new("error posting pagerduty event")
-                    .with_service_message(failure.to_string())
+                    .with_service_message(failure.message)
             })?;
             let status = answer.status.as_u16();
             if answer.status == StatusCode::ACCEPTED {
@@ -185,8 +185,9 @@ fn event(connector_id: &str, params: &Value) -> Value {
             json!(crate::timestamp::iso(at.into())),
         );
     }
+    // Kept even when empty, as Kibana's `omitBy(isUndefined)` keeps them.
     for key in ["component", "group", "class"] {
-        if let Some(value) = text(key) {
+        if let Some(value) = params[key].as_str() {
             payload.insert(key.to_owned(), json!(value));
         }
     }

@@ -87,7 +87,7 @@ impl ConnectorType for Slack {
                 .json(&json!({ "text": params["message"] }));
             let answer = cx.http.call(request).await.map_err(|failure| {
                 ExecuteError::new("error posting slack message")
-                    .with_service_message(format!("A request error occurred: {failure}"))
+                    .with_service_message(format!("A request error occurred: {}", failure.message))
             })?;
             let protocol_error = || {
                 format!(

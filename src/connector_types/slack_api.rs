@@ -79,7 +79,10 @@ fn channel(config: &Value, params: &Value) -> Result<String, ExecuteError> {
             .filter_map(|it| it.as_str().map(str::to_owned))
             .collect()
     };
-    let ids = strings(&params["channelIds"]);
+    let ids: Vec<String> = strings(&params["channelIds"])
+        .into_iter()
+        .filter(|it| !it.is_empty())
+        .collect();
     let allowed: Vec<String> = config["allowedChannels"]
         .as_array()
         .into_iter()
@@ -95,7 +98,11 @@ fn channel(config: &Value, params: &Value) -> Result<String, ExecuteError> {
     }
     ids.into_iter()
         .next()
-        .or_else(|| strings(&params["channels"]).into_iter().next())
+        .or_else(|| {
+            strings(&params["channels"])
+                .into_iter()
+                .find(|it| !it.is_empty())
+        })
         // The stray quote is Kibana's.
         .ok_or_else(|| not_posted("The channel is empty\""))
 }
@@ -165,7 +172,7 @@ impl ConnectorType for SlackApi {
                 .http
                 .call(request)
                 .await
-                .map_err(|failure| not_posted(failure.to_string()))?;
+                .map_err(|failure| not_posted(failure.message))?;
             if answer.status.is_server_error() {
                 return Err(
                     ExecuteError::new("error posting a slack message, retry later")
@@ -177,7 +184,7 @@ impl ConnectorType for SlackApi {
                     "error posting a slack message",
                     &answer.headers,
                 )
-                .with_service_message("Request failed with status code 429"));
+                .with_service_message_when_dated("Request failed with status code 429"));
             }
             if !answer.status.is_success() {
                 return Err(ExecuteError::new(format!(
@@ -186,12 +193,15 @@ impl ConnectorType for SlackApi {
                     answer.status_text()
                 )));
             }
+            if answer.body.is_null() {
+                return Err(ExecuteError::new("unexpected null response from slack"));
+            }
             match answer.body["ok"].as_bool() {
                 Some(true) => Ok(Some(answer.body)),
                 Some(false) => Err(not_posted(
                     answer.body["error"].as_str().unwrap_or_default().to_owned(),
                 )),
-                None => Err(ExecuteError::new("unexpected null response from slack")),
+                None => Err(ExecuteError::new("error posting slack message")),
             }
         })
     }

@@ -5,12 +5,26 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::{ErrorSource, ExecuteError, ExecutionContext, TypeInfo, outbound::Answer};
+use super::{
+    ErrorSource, ExecuteError, ExecutionContext, TypeInfo,
+    outbound::{Answer, TransportFailure},
+};
 use crate::schema::{Schema, any, object, record, string};
 
-/// The params every sub-action connector takes (8.x: `subActionParams` is required).
+/// The params every sub-action connector takes: `subActionParams` is an object of
+/// anything, `{}` when absent.
 pub fn params_schema() -> Schema {
-    object([("subAction", string()), ("subActionParams", record(any()))])
+    object([
+        ("subAction", string()),
+        ("subActionParams", record(any()).default(json!({}))),
+    ])
+}
+
+/// How the framework reports a failed call: `Status code: <status>. Message: <text>`,
+/// the status `undefined` when there was no answer.
+pub fn call_failed(status: Option<u16>, message: &str) -> ExecuteError {
+    let status = status.map_or_else(|| "undefined".to_owned(), |it| it.to_string());
+    ExecuteError::thrown(format!("Status code: {status}. Message: {message}"))
 }
 
 /// `Sub action "<name>" is not registered. ...`, Kibana's text.
@@ -24,7 +38,8 @@ pub fn not_registered(name: &str, connector_id: &str, info: TypeInfo) -> Execute
 /// Checks a sub-action's params against its schema.
 pub fn validate(schema: &Schema, params: &Value) -> Result<Value, ExecuteError> {
     schema.validate(params).map_err(|error| {
-        ExecuteError::thrown(format!("Request validation failed ({error})"))
+        // Kibana interpolates the error object, hence `Error: `.
+        ExecuteError::thrown(format!("Request validation failed (Error: {error})"))
             .with_source(ErrorSource::User)
     })
 }
@@ -34,7 +49,12 @@ pub fn check_response(schema: &Schema, body: &Value) -> Result<(), ExecuteError>
     schema
         .validate(body)
         .map(|_| ())
-        .map_err(|error| ExecuteError::thrown(format!("Response validation failed ({error})")))
+        .map_err(|error| response_invalid(&error.to_string()))
+}
+
+/// `Response validation failed (Error: <message>)`.
+pub fn response_invalid(message: &str) -> ExecuteError {
+    ExecuteError::thrown(format!("Response validation failed (Error: {message})"))
 }
 
 /// A field's type as config-schema names it: `undefined` when it is not there.
@@ -71,14 +91,23 @@ pub fn normalise_url(text: &str) -> Result<String, ExecuteError> {
 
 /// Sends JSON (`{}` for none; top-level nulls dropped, as 8.x does) with the
 /// connector's headers and `Content-Type: application/json`, and reads the answer.
+/// A call without an answer fails with `no_answer`'s text (each type has its own).
 pub async fn request(
     cx: &ExecutionContext,
     method: Method,
     url: &str,
     headers: &[(&str, &str)],
     body: Option<&Value>,
+    no_answer: fn(&TransportFailure) -> String,
 ) -> Result<Answer, ExecuteError> {
     let url = normalise_url(url)?;
+    cx.http
+        .settings()
+        .allowed_hosts
+        .check_url(&url)
+        .map_err(|message| {
+            ExecuteError::thrown(format!("error configuring connector action: {message}"))
+        })?;
     let mut request = cx.http.request(method.clone(), &url);
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -105,7 +134,7 @@ pub async fn request(
     cx.http
         .call(request)
         .await
-        .map_err(|failure| ExecuteError::thrown(failure.to_string()))
+        .map_err(|failure| call_failed(None, &no_answer(&failure)))
 }
 
 #[cfg(test)]

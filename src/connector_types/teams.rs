@@ -61,8 +61,8 @@ impl ConnectorType for Teams {
                 .request(Method::POST, url)
                 .json(&json!({ "text": message }));
             let answer = cx.http.call(request).await.map_err(|failure| {
+                tracing::debug!(connector_id = connector.id, "Teams call failed: {failure}");
                 ExecuteError::new("error posting to Microsoft Teams, unexpected error")
-                    .with_service_message(failure.to_string())
             })?;
             if answer.status.is_success() {
                 // Teams reports throttling in a 2xx answer's text.
@@ -75,7 +75,7 @@ impl ConnectorType for Teams {
                         "error posting a Microsoft Teams message",
                         &answer.headers,
                     )
-                    .with_service_message(message));
+                    .with_service_message_when_dated(message));
                 }
                 return Ok(Some(json!({ "text": message })));
             }

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, SIEM, Schemas,
-    TypeInfo, ValidationContext, outbound::Answer, subaction,
+    TypeInfo, ValidationContext,
+    outbound::{Answer, TransportFailure},
+    subaction,
 };
 use crate::schema::{Schema, any, maybe, number, object, record, string};
 
@@ -45,25 +47,36 @@ impl Tines {
                 ("body", string()),
             ]),
             stories_answer: record(any()).check(|body| {
-                check_list(body, "stories", |story| {
-                    story["id"].is_number()
-                        && story["name"].is_string()
-                        && story["published"].is_boolean()
-                })
+                check_list(
+                    body,
+                    "stories",
+                    &[
+                        ("id", "number"),
+                        ("name", "string"),
+                        ("published", "boolean"),
+                    ],
+                )
             }),
             agents_answer: record(any()).check(|body| {
-                check_list(body, "agents", |agent| {
-                    agent["id"].is_number()
-                        && agent["name"].is_string()
-                        && agent["type"].is_string()
-                })
+                check_list(
+                    body,
+                    "agents",
+                    &[
+                        ("id", "number"),
+                        ("name", "string"),
+                        ("type", "string"),
+                        ("story_id", "number"),
+                        ("options", "Object"),
+                    ],
+                )
             }),
         }
     }
 }
 
-/// A page of Tines's list answer: `meta.pages` and the items, each of the shape given.
-fn check_list(body: &Value, key: &str, valid: fn(&Value) -> bool) -> Result<(), String> {
+/// A page of Tines's list answer: `meta.pages` and the items, each with the fields
+/// given (and their config-schema type names).
+fn check_list(body: &Value, key: &str, fields: &[(&str, &str)]) -> Result<(), String> {
     if !body["meta"]["pages"].is_number() {
         return Err(format!(
             "[meta.pages]: expected value of type [number] but got [{}]",
@@ -76,15 +89,31 @@ fn check_list(body: &Value, key: &str, valid: fn(&Value) -> bool) -> Result<(), 
             subaction::field_type(body, key)
         ));
     };
-    match items.iter().position(|it| !valid(it)) {
-        Some(index) => Err(format!("[{key}.{index}]: unexpected shape")),
-        None => Ok(()),
+    for (index, item) in items.iter().enumerate() {
+        for (field, kind) in fields {
+            let found = subaction::field_type(item, field);
+            if found != *kind {
+                let kind = if *kind == "Object" { "object" } else { kind };
+                return Err(format!(
+                    "[{key}.{index}.{field}]: expected value of type [{kind}] but got [{found}]"
+                ));
+            }
+        }
     }
+    Ok(())
 }
 
 /// Kibana's text for a failed Tines call.
 fn failure(answer: &Answer) -> ExecuteError {
-    ExecuteError::thrown(format!("API Error: {}", answer.status_text()))
+    subaction::call_failed(
+        Some(answer.status.as_u16()),
+        &format!("API Error: {}", answer.status_text()),
+    )
+}
+
+/// Without an answer Kibana shows the axios error as a string.
+fn no_answer(failure: &TransportFailure) -> String {
+    format!("AxiosError: {}", failure.message)
 }
 
 impl ConnectorType for Tines {
@@ -125,7 +154,8 @@ impl ConnectorType for Tines {
             match params["subAction"].as_str().unwrap_or_default() {
                 "stories" => {
                     let url = format!("{base}/api/v1/stories?per_page={PAGE_SIZE}");
-                    let answer = subaction::request(cx, Method::GET, &url, &auth, None).await?;
+                    let answer =
+                        subaction::request(cx, Method::GET, &url, &auth, None, no_answer).await?;
                     if !answer.status.is_success() {
                         return Err(failure(&answer));
                     }
@@ -148,7 +178,8 @@ impl ConnectorType for Tines {
                     let story_id = &sub_params["storyId"];
                     let url =
                         format!("{base}/api/v1/agents?story_id={story_id}&per_page={PAGE_SIZE}");
-                    let answer = subaction::request(cx, Method::GET, &url, &auth, None).await?;
+                    let answer =
+                        subaction::request(cx, Method::GET, &url, &auth, None, no_answer).await?;
                     if !answer.status.is_success() {
                         return Err(failure(&answer));
                     }
@@ -175,7 +206,11 @@ impl ConnectorType for Tines {
                 }
                 "run" | "test" => {
                     let sub_params = subaction::validate(&self.run, sub_params)?;
-                    let url = match (sub_params["webhookUrl"].as_str(), &sub_params["webhook"]) {
+                    // An empty `webhookUrl` counts as none, as in JavaScript.
+                    let webhook_url = sub_params["webhookUrl"]
+                        .as_str()
+                        .filter(|it| !it.is_empty());
+                    let url = match (webhook_url, &sub_params["webhook"]) {
                         (Some(url), _) => url.to_owned(),
                         (None, Value::Object(webhook)) => format!(
                             "{base}/webhook/{}/{}",
@@ -192,13 +227,14 @@ impl ConnectorType for Tines {
                     let body =
                         Value::String(sub_params["body"].as_str().unwrap_or_default().to_owned());
                     let answer =
-                        subaction::request(cx, Method::POST, &url, &[], Some(&body)).await?;
+                        subaction::request(cx, Method::POST, &url, &[], Some(&body), no_answer)
+                            .await?;
                     if !answer.status.is_success() {
                         return Err(failure(&answer));
                     }
                     if !answer.body.is_object() {
-                        return Err(ExecuteError::thrown(format!(
-                            "Response validation failed (expected value of type [object] but got [{}])",
+                        return Err(subaction::response_invalid(&format!(
+                            "expected value of type [object] but got [{}]",
                             crate::schema::type_name(&answer.body)
                         )));
                     }

@@ -69,7 +69,8 @@ impl ConnectorType for Torq {
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
         Box::pin(async move {
             let body = params["body"].as_str().unwrap_or_default();
-            let parsed: Value = if body.trim().is_empty() {
+            // Only an empty body is `null`; blank text is invalid JSON, as in JavaScript.
+            let parsed: Value = if body.is_empty() {
                 Value::Null
             } else {
                 serde_json::from_str(body).map_err(|error| {

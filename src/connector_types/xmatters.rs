@@ -89,8 +89,7 @@ impl ConnectorType for XMatters {
         };
         if reqwest::Url::parse(url).is_err() {
             return Err(
-                "Error configuring xMatters action: unable to parse url: TypeError: Invalid URL"
-                    .to_owned(),
+                "Error configuring xMatters action: unable to parse url: Invalid URL".to_owned(),
             );
         }
         cx.allowed_hosts
@@ -204,7 +203,7 @@ impl ConnectorType for XMatters {
                 .http
                 .call(request)
                 .await
-                .map_err(|failure| failed(failure.to_string()))?;
+                .map_err(|failure| failed(failure.message))?;
             let status = answer.status.as_u16();
             if answer.status.is_success() {
                 return Ok(Some(payload));

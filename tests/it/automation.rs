@@ -239,7 +239,7 @@ async fn tines_lists_stories_and_webhooks_and_runs_a_webhook() {
         json!({
             "status": "error", "message": "an error occurred while running the action",
             "errorSource": "framework", "connector_id": broken, "retry": true,
-            "service_message": "API Error: Internal Server Error",
+            "service_message": "Status code: 500. Message: API Error: Internal Server Error",
         })
     );
 }
@@ -302,11 +302,17 @@ async fn d3_security_wraps_the_event_as_kibana_does() {
     );
 
     for (path, service_message) in [
-        ("/denied", "Unauthorized API Error"),
-        ("/down", "API Error: 500 - Internal Server Error"),
+        (
+            "/denied",
+            "Status code: 401. Message: Unauthorized API Error",
+        ),
+        (
+            "/down",
+            "Status code: 500. Message: API Error: 500 - Internal Server Error",
+        ),
         (
             "/odd",
-            "Response validation failed ([refid]: expected value of type [string] but got [undefined])",
+            "Response validation failed (Error: [refid]: expected value of type [string] but got [undefined])",
         ),
     ] {
         let id = connector(
@@ -340,4 +346,48 @@ async fn d3_security_wraps_the_event_as_kibana_does() {
         400,
         "error validating action type config: error validating url: target url \"https://d3.example/x\" is not added to the Kibana config xpack.actions.allowedHosts",
     );
+}
+
+#[tokio::test]
+async fn tines_checks_answers_and_webhook_urls_like_kibanas_framework() {
+    let tines = FakeServer::start(|_| {
+        Reply::json(
+            200,
+            json!({ "agents": [{ "id": 10, "name": "hook", "type": "Agents::WebhookAgent" }],
+                    "meta": { "pages": 1 } }),
+        )
+    })
+    .await;
+    let app = TestApp::with_settings(
+        json!({ "xpack": { "actions": { "allowedHosts": ["127.0.0.1"] } } }),
+    )
+    .await;
+    let id = connector(
+        &app,
+        ".tines",
+        json!({ "url": tines.url("") }),
+        json!({ "email": "me@example.com", "token": "t" }),
+    )
+    .await;
+    let webhooks = app
+        .execute(&id, sub_action("webhooks", json!({ "storyId": 1 })))
+        .await;
+    assert_eq!(
+        webhooks["service_message"],
+        "Response validation failed (Error: [agents.0.story_id]: expected value of type [number] but got [undefined])"
+    );
+    let elsewhere = app
+        .execute(
+            &id,
+            sub_action(
+                "run",
+                json!({ "webhookUrl": "https://tenant.tines.com/webhook/a/b", "body": "{}" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        elsewhere["service_message"],
+        "error configuring connector action: target url \"https://tenant.tines.com/webhook/a/b\" is not added to the Kibana config xpack.actions.allowedHosts"
+    );
+    assert_eq!(tines.requests().len(), 1);
 }

@@ -115,7 +115,7 @@ async fn slack_failures_are_kibanas_results() {
         result["service_message"]
             .as_str()
             .unwrap()
-            .starts_with("A request error occurred: [ECONNREFUSED]"),
+            .starts_with("A request error occurred: connect ECONNREFUSED 127.0.0.1:"),
         "{result}"
     );
 }
