@@ -7,6 +7,7 @@
 #   bench/run.sh                 everything (PostgreSQL part needs root, like .ci/run)
 #   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 bench/run.sh
 #   BENCH_STORE=0 bench/run.sh   the execute comparison only
+#   BENCH_PERF=1 bench/run.sh    also a perf profile of Switchboard under the same load
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "== building Switchboard (release)"
-cargo build --release --quiet --bin switchboard --example store_load
+cargo build --release --quiet --bin switchboard --example store_load --example bare_forwarder
 BIN=target/release/switchboard
 
 WORK=$(mktemp -d)
@@ -40,6 +41,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 SINK_PORT=$(free_port)
 FORWARDER_PORT=$(free_port)
 SWITCHBOARD_PORT=$(free_port)
+BARE_PORT=$(free_port)
 
 # Two nginx instances: the sink, and the proxy_pass forwarder in front of it. Kept
 # apart so that both paths measured (nginx forwarder -> sink, Switchboard -> sink)
@@ -98,6 +100,11 @@ run_wrk() { # name url seconds -> "rps p50_ms p99_ms"
   python3 bench/wrk_summary.py "$WORK/wrk-$1.txt"
 }
 NGINX_URL="http://127.0.0.1:$FORWARDER_PORT/hook"
+# The same HTTP stack with nothing of Switchboard's on top: the floor it can reach.
+target/release/examples/bare_forwarder "127.0.0.1:$BARE_PORT" "http://127.0.0.1:$SINK_PORT/hook" &
+PIDS+=("$!")
+BARE_URL="http://127.0.0.1:$BARE_PORT/hook"
+for _ in $(seq 1 100); do curl -fs -X POST "$BARE_URL" -d '{}' >/dev/null && break; sleep 0.05; done
 EXECUTE_URL="$BASE/api/actions/connector/bench-hook/_execute"
 
 echo "== the sink alone, for reference (GET, ${WARMUP_SECONDS}s)"
@@ -106,19 +113,31 @@ wrk -t2 -c"$CONNECTIONS" -d"$WARMUP_SECONDS"s "http://127.0.0.1:$SINK_PORT/" | a
 echo "== warm-up (${WARMUP_SECONDS}s each)"
 run_wrk warmup-nginx "$NGINX_URL" "$WARMUP_SECONDS" >/dev/null
 run_wrk warmup-switchboard "$EXECUTE_URL" "$WARMUP_SECONDS" >/dev/null
+run_wrk warmup-bare "$BARE_URL" "$WARMUP_SECONDS" >/dev/null
 
 echo "== ${SECONDS_PER_RUN}s runs, $CONNECTIONS connections, interleaved"
-declare -a NGINX_RUNS SB_RUNS
+declare -a NGINX_RUNS SB_RUNS BARE_RUNS
 for round in 1 2; do
   NGINX_RUNS+=("$(run_wrk "nginx-$round" "$NGINX_URL" "$SECONDS_PER_RUN")")
   SB_RUNS+=("$(run_wrk "switchboard-$round" "$EXECUTE_URL" "$SECONDS_PER_RUN")")
+  BARE_RUNS+=("$(run_wrk "bare-$round" "$BARE_URL" "$SECONDS_PER_RUN")")
 done
 PEAK_RSS_KB=$(rss_kb "$SB_PID" VmHWM)
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  # Where Switchboard's CPU goes under the same load: a flat profile by symbol.
+  echo "== perf profile of _execute (${SECONDS_PER_RUN}s)"
+  perf record -q -F 999 -p "$SB_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
+  PERF_PID=$!
+  run_wrk profiled "$EXECUTE_URL" "$SECONDS_PER_RUN" >/dev/null
+  wait "$PERF_PID" || true
+  perf report -q --stdio -i "$WORK/perf.data" --sort dso,symbol --percent-limit 0.8 2>/dev/null \
+    | sed 's/[[:space:]]*$//' | grep -v '^$' | head -60
+fi
 # Every run must have succeeded: check one answer now.
 curl -fs -u "$AUTH" -X POST "$EXECUTE_URL" -H 'kbn-xsrf: true' -H 'content-type: application/json' \
   -d '{"params":{"body":"{}"}}' | grep -q '"status":"ok"'
 
-python3 bench/report.py "${NGINX_RUNS[@]}" -- "${SB_RUNS[@]}" -- "$IDLE_RSS_KB" "$PEAK_RSS_KB" "$STARTUP_MS"
+python3 bench/report.py "${NGINX_RUNS[@]}" -- "${SB_RUNS[@]}" -- "${BARE_RUNS[@]}" -- "$IDLE_RSS_KB" "$PEAK_RSS_KB" "$STARTUP_MS"
 for file in "$WORK"/wrk-*-?.txt; do
   if grep -q 'Non-2xx' "$file"; then echo "WARNING: non-2xx answers in $(basename "$file")"; fi
 done

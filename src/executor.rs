@@ -82,9 +82,11 @@ pub async fn execute(
     params: &Value,
     caller: &dyn CallerRights,
 ) -> Result<ExecutionResult, ServiceError> {
-    let (connector, connector_type) = service.load_for_execution(space_id, connector_id).await?;
-    let type_id = connector.type_id.as_str();
-    let id = connector.id.as_str();
+    let (mut connector, connector_type) =
+        service.load_for_execution(space_id, connector_id).await?;
+    let type_id = connector.type_id.clone();
+    let id = connector.id.clone();
+    let (type_id, id) = (type_id.as_str(), id.as_str());
     // Over HTTP nothing is retried, so validation failures say `retry: false`.
     let invalid = |error: &dyn std::fmt::Display, source| {
         ExecutionResult::error(
@@ -96,18 +98,15 @@ pub async fn execute(
 
     // Kibana opens the secrets while loading, before it looks at params. Unlike
     // Kibana (a bare 500), the failure is a result that says what is wrong.
-    let secrets = match &connector.secrets {
-        Ok(secrets) => secrets,
-        Err(error) => {
-            tracing::error!(connector_id = id, error = %error, "Cannot open the connector's secrets; was the encryption key changed?");
-            let failure = ExecuteError::new("an error occurred while running the action")
-                .with_service_message(format!(
-                    "{error}; check xpack.encryptedSavedObjects.encryptionKey"
-                ))
-                .with_retry(Retry::No);
-            return Ok(ExecutionResult::error(id, &failure, ErrorSource::Framework));
-        }
-    };
+    if let Err(error) = &connector.secrets {
+        tracing::error!(connector_id = id, error = %error, "Cannot open the connector's secrets; was the encryption key changed?");
+        let failure = ExecuteError::new("an error occurred while running the action")
+            .with_service_message(format!(
+                "{error}; check xpack.encryptedSavedObjects.encryptionKey"
+            ))
+            .with_retry(Retry::No);
+        return Ok(ExecutionResult::error(id, &failure, ErrorSource::Framework));
+    }
     let params = match connector_types::validate_params(
         connector_type.as_ref(),
         params,
@@ -116,15 +115,26 @@ pub async fn execute(
         Ok(params) => params,
         Err(error) => return Ok(invalid(&error, ErrorSource::User)),
     };
-    // Settings may have changed since the connector was saved: check it again.
-    let valid = match connector_types::validate_connector(
-        connector_type.as_ref(),
-        &connector.config,
-        secrets,
-        &service.validation,
-    ) {
-        Ok(valid) => valid,
-        Err(error) => return Ok(invalid(&error, ErrorSource::Framework)),
+    let valid = match connector.validated.clone() {
+        Some(valid) => valid,
+        None => {
+            let secrets = connector.secrets.as_ref().unwrap_or(&Value::Null);
+            // Settings may have changed since the connector was saved: check it again
+            // (once per stored version; see `ConnectorService::remember_validated`).
+            match connector_types::validate_connector(
+                connector_type.as_ref(),
+                &connector.config,
+                secrets,
+                &service.validation,
+            ) {
+                Ok(valid) => {
+                    let valid = std::sync::Arc::new(valid);
+                    service.remember_validated(&mut connector, &valid);
+                    valid
+                }
+                Err(error) => return Ok(invalid(&error, ErrorSource::Framework)),
+            }
+        }
     };
 
     // Kibana's `.slack_api` reports its type id as the connector id; see the trait.

@@ -9,7 +9,7 @@ use serde_json::{Value, value::RawValue};
 use crate::{
     connector_types::{
         self, ConnectorType, ExecutionContext, InvalidConnector, Registry, TypeInfo,
-        ValidationContext,
+        ValidConnector, ValidationContext,
     },
     crypto::{Binding, CryptoError, SecretBox},
     settings::Preconfigured,
@@ -48,7 +48,8 @@ pub struct ConnectorView {
     pub is_missing_secrets: bool,
 }
 
-/// A connector ready to run: config and opened secrets.
+/// A connector ready to run: config and opened secrets, or, when an earlier run
+/// already checked this very version, the checked result itself.
 pub struct LoadedConnector {
     pub id: String,
     pub name: String,
@@ -56,6 +57,48 @@ pub struct LoadedConnector {
     pub config: Value,
     pub secrets: Result<Value, CryptoError>,
     pub is_preconfigured: bool,
+    /// Set when this version was opened and validated before (config and secrets are
+    /// then left empty).
+    pub validated: Option<Arc<ValidConnector>>,
+    /// The stored version, to remember once validated (stored connectors only).
+    version: Option<StoredVersion>,
+}
+
+/// What identifies a stored connector's version: its config text and sealed secrets
+/// (a new seal has a new nonce, so every update changes it).
+#[derive(PartialEq, Eq)]
+struct StoredVersion {
+    space_id: String,
+    config: String,
+    sealed: Vec<u8>,
+}
+
+/// Stored connectors already opened and checked against the current settings (which
+/// cannot change while the server runs), by id, so a run skips decryption, JSON
+/// parsing and validation. Holds opened secrets in memory, like a run does.
+#[derive(Default)]
+struct PreparedConnectors {
+    entries:
+        std::sync::Mutex<std::collections::HashMap<String, (StoredVersion, Arc<ValidConnector>)>>,
+}
+
+/// At most this many prepared connectors are kept; when full, it starts over.
+const PREPARED_CAPACITY: usize = 4096;
+
+impl PreparedConnectors {
+    fn get(&self, id: &str, version: &StoredVersion) -> Option<Arc<ValidConnector>> {
+        let entries = self.entries.lock().expect("never poisoned");
+        let (known, valid) = entries.get(id)?;
+        (known == version).then(|| valid.clone())
+    }
+
+    fn remember(&self, id: &str, version: StoredVersion, valid: Arc<ValidConnector>) {
+        let mut entries = self.entries.lock().expect("never poisoned");
+        if entries.len() >= PREPARED_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(id.to_owned(), (version, valid));
+    }
 }
 
 /// What create and update receive, already through request validation.
@@ -79,6 +122,7 @@ pub struct ConnectorService {
     enabled_action_types: Vec<String>,
     pub(crate) validation: ValidationContext,
     pub(crate) execution: ExecutionContext,
+    prepared: PreparedConnectors,
 }
 
 impl ConnectorService {
@@ -99,7 +143,16 @@ impl ConnectorService {
             enabled_action_types,
             validation,
             execution,
+            prepared: PreparedConnectors::default(),
         })
+    }
+
+    /// Keeps a stored connector's checked config and secrets for its next runs.
+    pub fn remember_validated(&self, connector: &mut LoadedConnector, valid: &Arc<ValidConnector>) {
+        if let Some(version) = connector.version.take() {
+            self.prepared
+                .remember(&connector.id, version, valid.clone());
+        }
     }
 
     fn is_type_enabled(&self, type_id: &str) -> bool {
@@ -307,9 +360,31 @@ impl ConnectorService {
                 config: preconfigured.config.clone(),
                 secrets: Ok(preconfigured.secrets.clone()),
                 is_preconfigured: true,
+                validated: None,
+                version: None,
             }
         } else {
             let row = self.stored(space_id, id).await?;
+            let version = StoredVersion {
+                space_id: space_id.to_owned(),
+                config: row.config,
+                sealed: row.secrets,
+            };
+            if let Some(valid) = self.prepared.get(&row.id, &version) {
+                let connector = LoadedConnector {
+                    id: row.id,
+                    name: row.name,
+                    type_id: row.type_id,
+                    config: Value::Null,
+                    secrets: Ok(Value::Null),
+                    is_preconfigured: false,
+                    validated: Some(valid),
+                    version: None,
+                };
+                let connector_type = self.connector_type(&connector.type_id)?.clone();
+                self.ensure_type_enabled(&connector.type_id)?;
+                return Ok((connector, connector_type));
+            }
             let binding = Binding {
                 space_id,
                 connector_id: &row.id,
@@ -317,17 +392,19 @@ impl ConnectorService {
             };
             let secrets = self
                 .secret_box
-                .open(binding, &row.secrets)
+                .open(binding, &version.sealed)
                 .and_then(|plaintext| {
                     serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Decrypt)
                 });
             LoadedConnector {
-                config: parse_config(&row)?,
+                config: parse_config(&row.id, &version.config)?,
                 id: row.id,
                 name: row.name,
                 type_id: row.type_id,
                 secrets,
                 is_preconfigured: false,
+                validated: None,
+                version: Some(version),
             }
         };
         let connector_type = self.connector_type(&loaded.type_id)?.clone();
@@ -395,9 +472,9 @@ fn case_tie_breaker(name: &str) -> String {
         .collect()
 }
 
-fn parse_config(row: &ConnectorRow) -> Result<Value, ServiceError> {
-    serde_json::from_str(&row.config).map_err(|error| ServiceError::Corrupt {
-        id: row.id.clone(),
+fn parse_config(id: &str, config: &str) -> Result<Value, ServiceError> {
+    serde_json::from_str(config).map_err(|error| ServiceError::Corrupt {
+        id: id.to_owned(),
         reason: error.to_string(),
     })
 }

@@ -279,3 +279,42 @@ async fn the_server_stays_responsive_while_a_webhook_hangs() {
     };
     assert_eq!(first, "listed");
 }
+
+#[tokio::test]
+async fn a_run_after_an_update_uses_the_updated_config_and_secrets() {
+    let hook = FakeServer::start(|_| Reply::status(200, "")).await;
+    let app = TestApp::start().await;
+    let body = |header: &str, user: &str| {
+        json!({
+            "name": "hook", "connector_type_id": ".webhook",
+            "config": { "url": hook.url("/hook"), "headers": { "x-version": header } },
+            "secrets": { "user": user, "password": "pw" },
+        })
+    };
+    let id = app.create_connector(body("one", "first")).await;
+    // Runs once, so the checked connector is remembered...
+    assert_eq!(
+        app.execute(&id, json!({ "body": "{}" })).await["status"],
+        "ok"
+    );
+    // ...and an update must replace what was remembered.
+    let mut update = body("two", "second");
+    update.as_object_mut().unwrap().remove("connector_type_id");
+    let updated = app
+        .put(&format!("/api/actions/connector/{id}"), update)
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(
+        app.execute(&id, json!({ "body": "{}" })).await["status"],
+        "ok"
+    );
+
+    let requests = hook.requests();
+    assert_eq!(requests[0].header("x-version"), Some("one"));
+    assert_eq!(requests[1].header("x-version"), Some("two"));
+    // second:pw
+    assert_eq!(
+        requests[1].header("authorization"),
+        Some("Basic c2Vjb25kOnB3")
+    );
+}
