@@ -85,6 +85,8 @@ for _ in $(seq 1 100); do curl -fs -u "$AUTH" "$BASE/api/actions/connector_types
 curl -fs -u "$AUTH" -X POST "$BASE/api/actions/connector/bench-hook" -H 'kbn-xsrf: true' -H 'content-type: application/json' \
   -d "{\"name\":\"bench\",\"connector_type_id\":\".webhook\",\"config\":{\"url\":\"http://127.0.0.1:$SINK_PORT/hook\",\"hasAuth\":false,\"headers\":{\"Content-Type\":\"application/json\"}}}" >/dev/null
 rss_kb() { awk -v key="$2" '$1 == key":" { print $2 }' "/proc/$1/status"; }
+# Idle: two seconds with nothing to do, as a server between alerts.
+sleep 2
 IDLE_RSS_KB=$(rss_kb "$SB_PID" VmRSS)
 
 cat > "$WORK/post.lua" <<'LUA'

@@ -52,7 +52,13 @@ fn main() -> ExitCode {
         Err(error) => return fail(&error),
     };
     telemetry::init(&settings.log_level, settings.log_json);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Blocking threads run password hashes (7 MiB each) and certificate parsing; the
+    // allocator returns a thread's memory when it ends, so idle ones end after a second.
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_keep_alive(std::time::Duration::from_secs(1))
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => return fail(&error),
     };
