@@ -92,6 +92,13 @@ impl PreparedConnectors {
         (known == version).then(|| valid.clone())
     }
 
+    /// Drops what was kept of connectors that are gone, so their opened secrets do not
+    /// linger in memory.
+    fn forget(&self, gone: impl Fn(&str, &StoredVersion) -> bool) {
+        let mut entries = self.entries.lock().expect("never poisoned");
+        entries.retain(|id, (version, _)| !gone(id, version));
+    }
+
     fn remember(&self, id: &str, version: StoredVersion, valid: Arc<ValidConnector>) {
         let mut entries = self.entries.lock().expect("never poisoned");
         if entries.len() >= PREPARED_CAPACITY {
@@ -145,6 +152,12 @@ impl ConnectorService {
             execution,
             prepared: PreparedConnectors::default(),
         })
+    }
+
+    /// Forgets the checked connectors of a deleted space.
+    pub fn forget_space(&self, space_id: &str) {
+        self.prepared
+            .forget(|_, version| version.space_id == space_id);
     }
 
     /// Keeps a stored connector's checked config and secrets for its next runs.
@@ -300,6 +313,7 @@ impl ConnectorService {
         if !deleted {
             return Err(ServiceError::NotFound(id.to_owned()));
         }
+        self.prepared.forget(|known, _| known == id);
         tracing::info!(connector_id = %id, space_id, "Connector deleted.");
         Ok(())
     }

@@ -295,6 +295,7 @@ pub async fn delete(
     if !state.store.delete_space(&id).await.map_err(store_error)? {
         return Err(ApiError::RouteNotFound);
     }
+    state.service.forget_space(&id);
     tracing::info!(space_id = %id, by = %caller.0.username, "Space and its connectors deleted.");
     Ok(StatusCode::NO_CONTENT)
 }
