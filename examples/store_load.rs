@@ -91,6 +91,8 @@ impl Server {
             .env("SWITCHBOARD_SERVER_PORT", port.to_string())
             .env("SWITCHBOARD_PATH_DATA", &data)
             .env("SWITCHBOARD_LOGGING_ROOT_LEVEL", "warn")
+            // Security stays on, as by default; the client logs in as this superuser.
+            .env("SWITCHBOARD_SECURITY_ELASTICPASSWORD", "bench-password")
             .stdout(Stdio::null());
         if backend == "postgres" {
             command.env("SWITCHBOARD_DATABASE_URL", target).env(
@@ -110,10 +112,29 @@ impl Server {
 }
 
 async fn measure(server: &Server, size: usize) {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        // elastic:bench-password
+        reqwest::header::HeaderValue::from_static("Basic ZWxhc3RpYzpiZW5jaC1wYXNzd29yZA=="),
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CREATORS)
+        .default_headers(headers)
         .build()
         .unwrap();
+    let space = client
+        .post(format!("{}/api/spaces/space", server.base))
+        .header("kbn-xsrf", "true")
+        .json(&json!({ "id": "bench", "name": "bench" }))
+        .send()
+        .await
+        .expect("the server answers");
+    assert!(
+        space.status().is_success(),
+        "space not created: {}",
+        space.status()
+    );
     let created = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();

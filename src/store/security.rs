@@ -279,16 +279,31 @@ impl Store {
         .await?))
     }
 
+    /// Whether a space exists. On SQLite, which one process owns, spaces found are
+    /// remembered until deleted here; PostgreSQL is asked every time, since another
+    /// node may delete a space.
+    ///
     /// # Errors
     /// On database failure.
     pub async fn space_exists(&self, id: &str) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
+        let generation = match self {
+            Self::Sqlite(store) => match store.known_spaces.lookup(id) {
+                Ok(()) => return Ok(true),
+                Err(generation) => Some(generation),
+            },
+            Self::Postgres(_) => None,
+        };
+        let found = on_pool!(self, |pool| {
             let found: Option<(String,)> = sqlx::query_as("SELECT id FROM spaces WHERE id = $1")
                 .bind(id)
                 .fetch_optional(pool)
                 .await?;
-            Ok(found.is_some())
-        })
+            Ok::<_, StoreError>(found.is_some())
+        })?;
+        if let (Self::Sqlite(store), Some(generation), true) = (self, generation, found) {
+            store.known_spaces.remember(id, generation);
+        }
+        Ok(found)
     }
 
     /// # Errors

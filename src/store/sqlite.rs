@@ -18,6 +18,8 @@ const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
     cache: Arc<RowCache>,
+    /// Spaces known to exist (see `Store::space_exists`).
+    pub(super) known_spaces: Arc<KnownSpaces>,
     /// Held while the store is open: one process per data directory. `None` only for
     /// the administration commands beside a running server.
     _lock: Option<Arc<File>>,
@@ -56,6 +58,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             cache: Arc::default(),
+            known_spaces: Arc::default(),
             _lock: lock.map(Arc::new),
         })
     }
@@ -204,6 +207,9 @@ impl SqliteStore {
     /// space's cached rows (in a task of its own, like every write: see `write`).
     pub(super) async fn delete_space(&self, id: &str) -> Result<bool, StoreError> {
         let (pool, cache, id) = (self.pool.clone(), self.cache.clone(), id.to_owned());
+        let known_spaces = self.known_spaces.clone();
+        // Forgotten before and after: a lookup in between is not remembered.
+        self.known_spaces.forget(&id);
         tokio::spawn(async move {
             let outcome = async {
                 let mut transaction = pool.begin().await?;
@@ -220,11 +226,51 @@ impl SqliteStore {
             }
             .await;
             cache.forget_space(&id);
+            known_spaces.forget(&id);
             outcome
         })
         .await
         .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
         .map_err(StoreError::from)
+    }
+}
+
+/// Space ids known to exist, for the one process that owns a SQLite store. A
+/// generation counter, bumped by every deletion, keeps a lookup that raced a deletion
+/// from remembering what it read (as `RowCache` does for rows).
+#[derive(Default)]
+pub(super) struct KnownSpaces(std::sync::Mutex<(std::collections::HashSet<String>, u64)>);
+
+/// At most this many space ids are remembered; when full, it starts over.
+const KNOWN_SPACES_CAPACITY: usize = 10_000;
+
+impl KnownSpaces {
+    /// Whether the space is known; else the generation to hand to `remember`.
+    pub(super) fn lookup(&self, id: &str) -> Result<(), u64> {
+        let known = self.0.lock().expect("never poisoned");
+        if known.0.contains(id) {
+            Ok(())
+        } else {
+            Err(known.1)
+        }
+    }
+
+    pub(super) fn remember(&self, id: &str, generation: u64) {
+        let mut known = self.0.lock().expect("never poisoned");
+        if known.1 != generation {
+            return;
+        }
+        if known.0.len() >= KNOWN_SPACES_CAPACITY {
+            known.0.clear();
+        }
+        known.0.insert(id.to_owned());
+    }
+
+    /// Call before and after a space is deleted.
+    pub(super) fn forget(&self, id: &str) {
+        let mut known = self.0.lock().expect("never poisoned");
+        known.0.remove(id);
+        known.1 += 1;
     }
 }
 
@@ -245,4 +291,25 @@ fn lock_data_dir(database: &Path) -> Result<File, StoreError> {
         ))
     })?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KnownSpaces;
+
+    #[test]
+    fn a_space_lookup_that_raced_a_deletion_is_not_remembered() {
+        let known = KnownSpaces::default();
+        let generation = known.lookup("ops").unwrap_err();
+        // The space is deleted between the lookup and the remember...
+        known.forget("ops");
+        known.remember("ops", generation);
+        assert!(known.lookup("ops").is_err());
+        // ...while an undisturbed lookup is remembered until the next deletion.
+        let generation = known.lookup("ops").unwrap_err();
+        known.remember("ops", generation);
+        assert_eq!(known.lookup("ops"), Ok(()));
+        known.forget("ops");
+        assert!(known.lookup("ops").is_err());
+    }
 }
