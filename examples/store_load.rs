@@ -95,7 +95,14 @@ impl Server {
             .env("SWITCHBOARD_SECURITY_ELASTICPASSWORD", "bench-password")
             .stdout(Stdio::null());
         if backend == "postgres" {
-            command.env("SWITCHBOARD_DATABASE_URL", target).env(
+            command
+                .env("SWITCHBOARD_DATABASE_URL", target)
+                // Required with a shared database: every node must use the same key.
+                .env(
+                    "SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY",
+                    "the benchmark's key of at least thirty-two characters",
+                )
+                .env(
                 "SWITCHBOARD_DATABASE_SCHEMA",
                 format!("load_{}_{size}", std::process::id()),
             );

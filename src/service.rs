@@ -29,6 +29,9 @@ pub enum ServiceError {
     NotFound(String),
     #[error("Saved object [action/{0}] conflict")]
     Conflict(String),
+    /// The space was deleted while the request was on its way.
+    #[error("Not Found")]
+    SpaceNotFound,
     #[error("storage failed")]
     Store(#[source] StoreError),
     #[error("stored connector {id} is damaged: {reason}")]
@@ -227,6 +230,7 @@ impl ConnectorService {
         };
         self.store.insert(&row).await.map_err(|error| match error {
             StoreError::Conflict => ServiceError::Conflict(id.clone()),
+            StoreError::NoSuchSpace => ServiceError::SpaceNotFound,
             other => ServiceError::Store(other),
         })?;
         tracing::info!(connector_id = %id, space_id, type_id, "Connector created.");

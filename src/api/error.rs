@@ -61,7 +61,7 @@ impl ApiError {
                     StatusCode::BAD_REQUEST
                 }
                 ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
-                ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+                ServiceError::NotFound(_) | ServiceError::SpaceNotFound => StatusCode::NOT_FOUND,
                 ServiceError::Conflict(_) => StatusCode::CONFLICT,
                 ServiceError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Store(_) | ServiceError::Corrupt { .. } => {

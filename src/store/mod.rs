@@ -5,6 +5,7 @@
 //! already sealed.
 
 mod cache;
+mod known_spaces;
 mod postgres;
 mod security;
 mod sqlite;
@@ -84,6 +85,9 @@ pub enum StoreError {
     /// The id is taken (in any space: ids are global, as in Kibana).
     #[error("a connector with this id already exists")]
     Conflict,
+    /// The space a connector was to be written into does not exist (any more).
+    #[error("the space does not exist")]
+    NoSuchSpace,
     /// The database cannot be reached or is refusing work now; trying later may help.
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),

@@ -10,7 +10,7 @@ use sqlx::{
 
 use super::{
     ConnectorChange, ConnectorRow, ConnectorSummary, DatabaseSettings, SUMMARY_COLUMNS, StoreError,
-    run_migrations,
+    known_spaces::KnownSpaces, run_migrations,
 };
 
 const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_secrets";
@@ -18,7 +18,12 @@ const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_
 #[derive(Clone)]
 pub struct PostgresStore {
     pub(super) pool: PgPool,
+    /// Spaces found recently (see `known_spaces.rs`).
+    pub(super) known_spaces: std::sync::Arc<KnownSpaces>,
 }
+
+/// How long a PostgreSQL node trusts that a space it found still exists.
+const KNOWN_SPACE_TTL: Duration = Duration::from_secs(5);
 
 impl PostgresStore {
     pub(super) async fn open(url: &str, settings: &DatabaseSettings) -> Result<Self, StoreError> {
@@ -50,13 +55,16 @@ impl PostgresStore {
             }
         }
         run_migrations(&sqlx::migrate!("./migrations/postgres"), &pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            known_spaces: std::sync::Arc::new(KnownSpaces::new(Some(KNOWN_SPACE_TTL))),
+        })
     }
 
     pub(super) async fn insert(&self, row: &ConnectorRow) -> Result<(), StoreError> {
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, is_missing_secrets) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM spaces WHERE id = $2)",
         )
         .bind(&row.id)
         .bind(&row.space_id)
@@ -67,6 +75,9 @@ impl PostgresStore {
         .bind(row.is_missing_secrets)
         .execute(&self.pool)
         .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NoSuchSpace);
+        }
         Ok(())
     }
 

@@ -279,19 +279,18 @@ impl Store {
         .await?))
     }
 
-    /// Whether a space exists. On SQLite, which one process owns, spaces found are
-    /// remembered until deleted here; PostgreSQL is asked every time, since another
-    /// node may delete a space.
+    /// Whether a space exists; spaces found are remembered (see `known_spaces.rs`).
     ///
     /// # Errors
     /// On database failure.
     pub async fn space_exists(&self, id: &str) -> Result<bool, StoreError> {
-        let generation = match self {
-            Self::Sqlite(store) => match store.known_spaces.lookup(id) {
-                Ok(()) => return Ok(true),
-                Err(generation) => Some(generation),
-            },
-            Self::Postgres(_) => None,
+        let known_spaces = match self {
+            Self::Sqlite(store) => &store.known_spaces,
+            Self::Postgres(store) => &store.known_spaces,
+        };
+        let generation = match known_spaces.lookup(id) {
+            Ok(()) => return Ok(true),
+            Err(generation) => generation,
         };
         let found = on_pool!(self, |pool| {
             let found: Option<(String,)> = sqlx::query_as("SELECT id FROM spaces WHERE id = $1")
@@ -300,8 +299,8 @@ impl Store {
                 .await?;
             Ok::<_, StoreError>(found.is_some())
         })?;
-        if let (Self::Sqlite(store), Some(generation), true) = (self, generation, found) {
-            store.known_spaces.remember(id, generation);
+        if found {
+            known_spaces.remember(id, generation);
         }
         Ok(found)
     }
@@ -344,6 +343,7 @@ impl Store {
         match self {
             Self::Sqlite(store) => store.delete_space(id).await,
             Self::Postgres(store) => {
+                store.known_spaces.forget(id);
                 let mut transaction = store.pool.begin().await?;
                 sqlx::query("DELETE FROM connectors WHERE space_id = $1")
                     .bind(id)
@@ -354,6 +354,7 @@ impl Store {
                     .execute(&mut *transaction)
                     .await?;
                 transaction.commit().await?;
+                store.known_spaces.forget(id);
                 Ok(result.rows_affected() == 1)
             }
         }

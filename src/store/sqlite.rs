@@ -9,7 +9,7 @@ use sqlx::{
 
 use super::{
     ConnectorChange, ConnectorRow, ConnectorSummary, DatabaseSettings, StoreError, cache::RowCache,
-    run_migrations,
+    known_spaces::KnownSpaces, run_migrations,
 };
 
 const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_secrets";
@@ -18,7 +18,8 @@ const COLUMNS: &str = "id, space_id, type_id, name, config, secrets, is_missing_
 pub struct SqliteStore {
     pub(super) pool: SqlitePool,
     cache: Arc<RowCache>,
-    /// Spaces known to exist (see `Store::space_exists`).
+    /// Spaces known to exist (see `Store::space_exists`); exact, as one process owns
+    /// the store.
     pub(super) known_spaces: Arc<KnownSpaces>,
     /// Held while the store is open: one process per data directory. `None` only for
     /// the administration commands beside a running server.
@@ -58,7 +59,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             cache: Arc::default(),
-            known_spaces: Arc::default(),
+            known_spaces: Arc::new(KnownSpaces::new(None)),
             _lock: lock.map(Arc::new),
         })
     }
@@ -66,10 +67,10 @@ impl SqliteStore {
     pub(super) async fn insert(&self, row: &ConnectorRow) -> Result<(), StoreError> {
         let now = crate::timestamp::iso(std::time::SystemTime::now());
         let (pool, row) = (self.pool.clone(), row.clone());
-        self.write(&row.id.clone(), async move {
+        let inserted = self.write(&row.id.clone(), async move {
             sqlx::query(
                 "INSERT INTO connectors (id, space_id, type_id, name, config, secrets, is_missing_secrets, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 WHERE EXISTS (SELECT 1 FROM spaces WHERE id = $2)",
             )
             .bind(row.id)
             .bind(row.space_id)
@@ -84,6 +85,10 @@ impl SqliteStore {
             .await
         })
         .await?;
+        // Nothing inserted: the space is gone (deleted since the request checked it).
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::NoSuchSpace);
+        }
         Ok(())
     }
 
@@ -235,45 +240,6 @@ impl SqliteStore {
     }
 }
 
-/// Space ids known to exist, for the one process that owns a SQLite store. A
-/// generation counter, bumped by every deletion, keeps a lookup that raced a deletion
-/// from remembering what it read (as `RowCache` does for rows).
-#[derive(Default)]
-pub(super) struct KnownSpaces(std::sync::Mutex<(std::collections::HashSet<String>, u64)>);
-
-/// At most this many space ids are remembered; when full, it starts over.
-const KNOWN_SPACES_CAPACITY: usize = 10_000;
-
-impl KnownSpaces {
-    /// Whether the space is known; else the generation to hand to `remember`.
-    pub(super) fn lookup(&self, id: &str) -> Result<(), u64> {
-        let known = self.0.lock().expect("never poisoned");
-        if known.0.contains(id) {
-            Ok(())
-        } else {
-            Err(known.1)
-        }
-    }
-
-    pub(super) fn remember(&self, id: &str, generation: u64) {
-        let mut known = self.0.lock().expect("never poisoned");
-        if known.1 != generation {
-            return;
-        }
-        if known.0.len() >= KNOWN_SPACES_CAPACITY {
-            known.0.clear();
-        }
-        known.0.insert(id.to_owned());
-    }
-
-    /// Call before and after a space is deleted.
-    pub(super) fn forget(&self, id: &str) {
-        let mut known = self.0.lock().expect("never poisoned");
-        known.0.remove(id);
-        known.1 += 1;
-    }
-}
-
 /// Takes an exclusive lock on `<database>.lock` beside the database file, so a second
 /// process on the same data directory stops at start instead of serving stale rows.
 fn lock_data_dir(database: &Path) -> Result<File, StoreError> {
@@ -291,25 +257,4 @@ fn lock_data_dir(database: &Path) -> Result<File, StoreError> {
         ))
     })?;
     Ok(file)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::KnownSpaces;
-
-    #[test]
-    fn a_space_lookup_that_raced_a_deletion_is_not_remembered() {
-        let known = KnownSpaces::default();
-        let generation = known.lookup("ops").unwrap_err();
-        // The space is deleted between the lookup and the remember...
-        known.forget("ops");
-        known.remember("ops", generation);
-        assert!(known.lookup("ops").is_err());
-        // ...while an undisturbed lookup is remembered until the next deletion.
-        let generation = known.lookup("ops").unwrap_err();
-        known.remember("ops", generation);
-        assert_eq!(known.lookup("ops"), Ok(()));
-        known.forget("ops");
-        assert!(known.lookup("ops").is_err());
-    }
 }

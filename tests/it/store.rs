@@ -1,6 +1,8 @@
 //! The storage story, written once and run on SQLite and on PostgreSQL.
 
-use switchboard::store::{ConnectorChange, ConnectorRow, DatabaseSettings, Store, StoreError};
+use switchboard::store::{
+    ConnectorChange, ConnectorRow, DatabaseSettings, SpaceRow, Store, StoreError,
+};
 
 use crate::support::database::{fresh_schema, postgres_url, record_future_migration};
 
@@ -16,7 +18,23 @@ fn row(id: &str, space_id: &str, secrets: Vec<u8>) -> ConnectorRow {
     }
 }
 
+async fn add_spaces(store: &Store) {
+    for id in ["space1", "space2"] {
+        let space = SpaceRow {
+            id: id.to_owned(),
+            attributes: format!(r#"{{"name":"{id}"}}"#),
+        };
+        store.insert_space(&space).await.unwrap();
+    }
+}
+
 async fn store_story(store: Store) {
+    // A connector goes only into a space that exists.
+    assert!(matches!(
+        store.insert(&row("early", "space1", vec![1])).await,
+        Err(StoreError::NoSuchSpace)
+    ));
+    add_spaces(&store).await;
     let every_byte: Vec<u8> = (0..=255).collect();
     let first = row("first", "space1", every_byte.clone());
     store.insert(&first).await.unwrap();
@@ -190,6 +208,7 @@ async fn a_sqlite_write_abandoned_by_its_caller_still_completes_and_is_not_hidde
     let store = Store::open(&DatabaseSettings::default(), dir.path())
         .await
         .unwrap();
+    add_spaces(&store).await;
     store
         .insert(&row("cached", "space1", vec![1]))
         .await
