@@ -157,9 +157,7 @@ impl ConnectorType for Opsgenie {
     }
 
     fn validate_config(&self, config: &Value, cx: &ValidationContext) -> Result<(), String> {
-        cx.allowed_hosts
-            .check_url(config["apiUrl"].as_str().unwrap_or_default())
-            .map_err(|message| format!("error validating url: {message}"))
+        subaction::check_url_config(&config["apiUrl"], cx)
     }
 
     fn execute<'a>(

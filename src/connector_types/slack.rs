@@ -16,12 +16,18 @@ pub struct Slack {
 impl Slack {
     pub fn new() -> Self {
         Self {
-            schemas: Schemas {
-                config: object([]).default(json!({})),
-                secrets: object([("webhookUrl", string())]),
-                params: object([("message", string().min_length(1))]),
-            },
+            schemas: incoming_webhook_schemas(),
         }
+    }
+}
+
+/// What Slack's and Teams's incoming webhooks take: no config, the webhook URL as the
+/// secret, a message.
+pub(super) fn incoming_webhook_schemas() -> Schemas {
+    Schemas {
+        config: object([]).default(json!({})),
+        secrets: object([("webhookUrl", string())]),
+        params: object([("message", string().min_length(1))]),
     }
 }
 

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{
-    ErrorSource, ExecuteError, ExecutionContext, TypeInfo,
+    ErrorSource, ExecuteError, ExecutionContext, TypeInfo, ValidationContext,
     outbound::{Answer, TransportFailure},
 };
 use crate::schema::{Schema, any, object, record, string};
@@ -55,6 +55,13 @@ pub fn check_response(schema: &Schema, body: &Value) -> Result<(), ExecuteError>
 /// `Response validation failed (Error: <message>)`.
 pub fn response_invalid(message: &str) -> ExecuteError {
     ExecuteError::thrown(format!("Response validation failed (Error: {message})"))
+}
+
+/// The framework's check of a connector's URL config field against `allowedHosts`.
+pub fn check_url_config(url: &Value, cx: &ValidationContext) -> Result<(), String> {
+    cx.allowed_hosts
+        .check_url(url.as_str().unwrap_or_default())
+        .map_err(|message| format!("error validating url: {message}"))
 }
 
 /// A field's type as config-schema names it: `undefined` when it is not there.

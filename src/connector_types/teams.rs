@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::{
     ALERTING_UPTIME_SIEM, BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext,
-    License, Retry, Schemas, TypeInfo, ValidationContext, slack::check_webhook_url,
+    License, Retry, Schemas, TypeInfo, ValidationContext,
+    slack::{check_webhook_url, incoming_webhook_schemas},
 };
-use crate::schema::{object, string};
 
 pub struct Teams {
     schemas: Schemas,
@@ -16,11 +16,7 @@ pub struct Teams {
 impl Teams {
     pub fn new() -> Self {
         Self {
-            schemas: Schemas {
-                config: object([]).default(json!({})),
-                secrets: object([("webhookUrl", string())]),
-                params: object([("message", string().min_length(1))]),
-            },
+            schemas: incoming_webhook_schemas(),
         }
     }
 }

@@ -131,9 +131,7 @@ impl ConnectorType for Tines {
     }
 
     fn validate_config(&self, config: &Value, cx: &ValidationContext) -> Result<(), String> {
-        cx.allowed_hosts
-            .check_url(config["url"].as_str().unwrap_or_default())
-            .map_err(|message| format!("error validating url: {message}"))
+        subaction::check_url_config(&config["url"], cx)
     }
 
     fn execute<'a>(

@@ -50,22 +50,10 @@ pub fn encoded(id: &str, key: &str) -> String {
     STANDARD.encode(format!("{id}:{key}"))
 }
 
-/// Elasticsearch's time values for `expiration`: `<n><unit>` with d, h, m, s, ms.
+/// Elasticsearch's time values for `expiration`: `<n><unit>` with d, h, m, s, ms, the
+/// same units as the settings' durations (a unit is required here).
 pub fn parse_expiration(text: &str) -> Option<std::time::Duration> {
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let millis = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    Some(std::time::Duration::from_millis(
-        number.checked_mul(millis)?,
-    ))
+    crate::settings::duration(&serde_json::Value::String(text.to_owned()))
 }
 
 #[cfg(test)]
