@@ -23,6 +23,10 @@ use tokio_rustls::{
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// At most this many handshakes at once; connections beyond are closed at once, so
+/// silent clients cannot use up the file descriptors.
+const MAX_HANDSHAKES: usize = 1024;
+
 /// An accepted connection, plain or TLS.
 pub trait Connection: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Connection for T {}
@@ -61,13 +65,19 @@ impl ServerListener {
         let (ready, incoming) = mpsc::channel(64);
         let acceptor = TlsAcceptor::from(config);
         let mut listener = listener;
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         tokio::spawn(async move {
             // axum's accept retries (with a pause) on errors such as too many open files.
             loop {
                 let (tcp, address) = Listener::accept(&mut listener).await;
                 let _ = tcp.set_nodelay(true);
+                let Ok(slot) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(client = %address, "Too many TLS handshakes in progress; connection closed.");
+                    continue;
+                };
                 let (acceptor, sender) = (acceptor.clone(), ready.clone());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
                             let connection: Box<dyn Connection> = Box::new(stream);

@@ -281,6 +281,8 @@ pub async fn invalidate(
         .filter(|key| ids.is_empty() || ids.contains(&key.id))
         .filter(|key| name.is_none_or(|name| name_matches(name, &key.name)))
         .filter(|key| body["username"].as_str().is_none_or(|user| key.username == user))
+        // Every user is in the one realm, `native`.
+        .filter(|_| body["realm_name"].as_str().is_none_or(|realm| realm == "native"))
         .filter(|key| !owner || key.username == caller.0.username)
         .collect();
     let (invalidated, previously) = state.security.invalidate_api_keys(&matching).await?;

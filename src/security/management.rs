@@ -72,7 +72,10 @@ static KIBANA_ROLE: LazyLock<Schema> = LazyLock::new(|| {
             array(object([
                 ("base", array(string()).default(json!([]))),
                 ("feature", record(array(string())).default(json!({}))),
-                ("spaces", array(string()).default(json!(["*"]))),
+                (
+                    "spaces",
+                    array(string()).default(json!(["*"])).check(at_least_one),
+                ),
             ]))
             .default(json!([])),
         ),
@@ -102,6 +105,16 @@ pub(crate) static ROLE_DESCRIPTOR: LazyLock<Schema> = LazyLock::new(|| {
         ("restriction", maybe(any())),
     ])
 });
+
+/// config-schema's `minSize: 1` message.
+fn at_least_one(value: &Value) -> Result<(), String> {
+    match value.as_array() {
+        Some(items) if items.is_empty() => {
+            Err("array size is [0], but cannot be smaller than [1]".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
 
 fn index_privileges() -> Schema {
     object([
@@ -314,17 +327,18 @@ impl Security {
         self.create_api_key(&user.username, &roles, request).await
     }
 
-    /// Makes an API key owned by the caller (a user, not another key).
+    /// Makes an API key owned by the caller (a user, not another key), limited by
+    /// the user's roles as stored now: not as remembered with the login, which may be
+    /// up to [`super::CACHE_TTL`] old.
     ///
     /// # Errors
-    /// Invalid descriptors, or store failure.
+    /// The user is gone, invalid descriptors, or store failure.
     pub async fn create_api_key_as(
         &self,
         owner: &Principal,
         request: ApiKeyRequest,
     ) -> Result<CreatedApiKey, ManagementError> {
-        self.create_api_key(&owner.username, &owner.roles, request)
-            .await
+        self.create_api_key_for(&owner.username, request).await
     }
 
     async fn create_api_key(

@@ -103,6 +103,16 @@ impl Security {
         }
         let header = header.ok_or(AuthError::Missing)?;
         let digest: [u8; 32] = Sha256::digest(header).into();
+        if let Some(principal) = self.remembered(&digest) {
+            return Ok(principal);
+        }
+        // A client that kept failing waits before its credentials are even checked, so
+        // it cannot make the server hash faster by opening more connections.
+        let delay = self.throttle.penalty(client);
+        if !delay.is_zero() {
+            tracing::warn!(client = %client, delay_ms = delay.as_millis() as u64, "Repeated failed logins; slowing this client down.");
+            tokio::time::sleep(delay).await;
+        }
         let verification = self.verification(digest);
         let outcome = verification
             .outcome
@@ -120,14 +130,20 @@ impl Security {
             }
             _ => {
                 self.forget(&digest, &verification);
-                let delay = self.throttle.failed(client);
-                if !delay.is_zero() {
-                    tracing::warn!(client = %client, delay_ms = delay.as_millis() as u64, "Repeated failed logins; slowing this client down.");
-                    tokio::time::sleep(delay).await;
-                }
+                self.throttle.failed(client);
                 Err(AuthError::Refused)
             }
         }
+    }
+
+    /// A verified, still valid login for this header, without waiting for anything.
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Arc<Principal>> {
+        let verified = self.verified.lock().expect("never poisoned");
+        let verification = verified.get(digest)?;
+        let principal = verification.outcome.get()?.as_ref()?;
+        let fresh = verification.started.elapsed() < CACHE_TTL
+            && principal.expires_at.is_none_or(|at| at > now_millis());
+        fresh.then(|| principal.clone())
     }
 
     /// The verification of a header: a fresh one remembered, or a new one.
@@ -140,7 +156,13 @@ impl Security {
             return existing.clone();
         }
         if verified.len() >= CACHE_CAPACITY {
-            verified.clear();
+            // Checks still running or lapsed go first; valid logins stay if they can.
+            verified.retain(|_, it| {
+                it.started.elapsed() < CACHE_TTL && it.outcome.get().is_some_and(Option::is_some)
+            });
+            if verified.len() >= CACHE_CAPACITY {
+                verified.clear();
+            }
         }
         let fresh = Arc::new(Verification {
             outcome: OnceCell::new(),

@@ -42,13 +42,17 @@ static SLOTS: LazyLock<Semaphore> =
 
 /// [`verify`] (or, with no hash, [`verify_nothing`]) on the blocking pool.
 pub async fn verify_off_thread(secret: String, hash: Option<String>) -> bool {
-    let _slot = SLOTS
+    // The slot goes with the work: a client that hangs up does not free it early.
+    let slot = SLOTS
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => verify(&secret, &hash),
-        None => verify_nothing(&secret),
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        match hash {
+            Some(hash) => verify(&secret, &hash),
+            None => verify_nothing(&secret),
+        }
     })
     .await
     .unwrap_or(false)
@@ -56,13 +60,16 @@ pub async fn verify_off_thread(secret: String, hash: Option<String>) -> bool {
 
 /// [`hash`] on the blocking pool.
 pub async fn hash_off_thread(secret: String) -> String {
-    let _slot = SLOTS
+    let slot = SLOTS
         .acquire()
         .await
         .expect("the semaphore is never closed");
-    tokio::task::spawn_blocking(move || hash(&secret))
-        .await
-        .expect("hashing does not panic")
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hash(&secret)
+    })
+    .await
+    .expect("hashing does not panic")
 }
 
 /// Costs as much as [`verify`] and always fails: for unknown users, so that timing

@@ -149,8 +149,9 @@ impl Privileges {
             ..Self::default()
         };
         for entry in body["kibana"].as_array().into_iter().flatten() {
+            // An empty list (refused when a role is saved) grants no space, never all.
             let spaces = match strings(&entry["spaces"]) {
-                ids if ids.iter().any(|it| it == "*") || ids.is_empty() => Spaces::Every,
+                ids if ids.iter().any(|it| it == "*") => Spaces::Every,
                 ids => Spaces::Listed(ids),
             };
             let base = strings(&entry["base"]);
@@ -170,8 +171,9 @@ impl Privileges {
     /// privileges of `kibana-.kibana`: `all`/`read` (base, on `*`), `space_all` and
     /// `space_read`, or `feature_actions.<privilege>`, on `*` or `space:<id>`.
     pub fn from_role_descriptor(descriptor: &Value) -> Self {
+        // Elasticsearch's cluster `all` grants neither Kibana's nor index privileges, so
+        // it is no shortcut here: a key is only ever what its descriptors list.
         let mut privileges = Self {
-            superuser: strings(&descriptor["cluster"]).iter().any(|it| it == "all"),
             indices: index_grants(&descriptor["indices"]),
             ..Self::default()
         };

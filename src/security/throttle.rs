@@ -29,7 +29,17 @@ struct Streak {
 }
 
 impl Throttle {
-    /// Records a failure and returns how long to hold its answer back.
+    /// How long a request from this client waits before its credentials are checked:
+    /// what its next failure would cost.
+    pub fn penalty(&self, client: IpAddr) -> Duration {
+        let failures = self.failures.lock().expect("never poisoned");
+        match failures.get(&client) {
+            Some(streak) if streak.last.elapsed() < WINDOW => delay_after(streak.count + 1),
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// Records a failure; returns the delay the next attempt will wait.
     pub fn failed(&self, client: IpAddr) -> Duration {
         let now = Instant::now();
         let mut failures = self.failures.lock().expect("never poisoned");
@@ -48,7 +58,7 @@ impl Throttle {
         }
         streak.count = streak.count.saturating_add(1);
         streak.last = now;
-        delay_after(streak.count)
+        delay_after(streak.count + 1)
     }
 }
 
@@ -79,9 +89,11 @@ mod tests {
         let throttle = Throttle::default();
         let (one, two): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "::1".parse().unwrap());
         for _ in 0..FREE_FAILURES {
-            assert_eq!(throttle.failed(one), Duration::ZERO);
+            assert_eq!(throttle.penalty(one), Duration::ZERO);
+            throttle.failed(one);
         }
-        assert_eq!(throttle.failed(one), FIRST_DELAY);
-        assert_eq!(throttle.failed(two), Duration::ZERO);
+        assert_eq!(throttle.penalty(one), FIRST_DELAY);
+        assert_eq!(throttle.failed(one), FIRST_DELAY * 2);
+        assert_eq!(throttle.penalty(two), Duration::ZERO);
     }
 }

@@ -301,3 +301,43 @@ async fn requests_are_validated_then_authorized_like_elasticsearch() {
         )
     );
 }
+
+#[tokio::test]
+async fn cluster_all_in_a_key_grants_no_kibana_privileges() {
+    let app = app_with_users(json!({})).await;
+    let created = app
+        .post(
+            "/_security/api_key",
+            json!({ "name": "narrow", "role_descriptors": { "r": {
+                "cluster": ["all"],
+                "applications": [{ "application": "kibana-.kibana",
+                                   "privileges": ["feature_actions.read"], "resources": ["space:space1"] }],
+            } } }),
+        )
+        .await
+        .json();
+    let key = api_key(&created["encoded"]);
+    assert_eq!(
+        app.call_as(&key, Method::GET, "/s/space1/api/actions/connectors", None)
+            .await
+            .status,
+        200
+    );
+    assert_error(
+        &app.call_as(
+            &key,
+            Method::POST,
+            "/s/space1/api/actions/connector",
+            Some(json!({ "name": "x", "connector_type_id": ".server-log" })),
+        )
+        .await,
+        403,
+        "Unauthorized to create a \".server-log\" action",
+    );
+    assert_error(
+        &app.call_as(&key, Method::GET, "/api/actions/connectors", None)
+            .await,
+        403,
+        "Unauthorized to get actions",
+    );
+}

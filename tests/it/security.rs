@@ -578,6 +578,24 @@ async fn the_cli_manages_users_and_roles_and_explains_refusals() {
             "switchboard: invalid role [ops]: [kibana.0.spaces]: could not parse array value from json input"
         )
     );
+    let (code, _, stderr) = run(
+        &[
+            "roles",
+            "put",
+            "nowhere",
+            "--json",
+            r#"{"kibana":[{"base":["all"],"spaces":[]}]}"#,
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (code, stderr.trim()),
+        (
+            Some(1),
+            "switchboard: invalid role [nowhere]: [kibana.0.spaces]: array size is [0], but cannot be smaller than [1]"
+        )
+    );
     let (code, stdout, _) = run(&["users", "list"], "").await;
     assert_eq!(
         (code, stdout.as_str()),
