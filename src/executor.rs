@@ -82,11 +82,8 @@ pub async fn execute(
     params: &Value,
     caller: &dyn CallerRights,
 ) -> Result<ExecutionResult, ServiceError> {
-    let (mut connector, connector_type) =
-        service.load_for_execution(space_id, connector_id).await?;
-    let type_id = connector.type_id.clone();
-    let id = connector.id.clone();
-    let (type_id, id) = (type_id.as_str(), id.as_str());
+    let (connector, connector_type) = service.load_for_execution(space_id, connector_id).await?;
+    let (type_id, id) = (connector.type_id.as_str(), connector.id.as_str());
     // Over HTTP nothing is retried, so validation failures say `retry: false`.
     let invalid = |error: &dyn std::fmt::Display, source| {
         ExecutionResult::error(
@@ -129,7 +126,7 @@ pub async fn execute(
             ) {
                 Ok(valid) => {
                     let valid = std::sync::Arc::new(valid);
-                    service.remember_validated(&mut connector, &valid);
+                    service.remember_validated(&connector, &valid);
                     valid
                 }
                 Err(error) => return Ok(invalid(&error, ErrorSource::Framework)),

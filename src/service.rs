@@ -69,7 +69,7 @@ pub struct LoadedConnector {
 
 /// What identifies a stored connector's version: its config text and sealed secrets
 /// (a new seal has a new nonce, so every update changes it).
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 struct StoredVersion {
     space_id: String,
     config: String,
@@ -163,11 +163,12 @@ impl ConnectorService {
             .forget(|_, version| version.space_id == space_id);
     }
 
-    /// Keeps a stored connector's checked config and secrets for its next runs.
-    pub fn remember_validated(&self, connector: &mut LoadedConnector, valid: &Arc<ValidConnector>) {
-        if let Some(version) = connector.version.take() {
+    /// Keeps a stored connector's checked config and secrets for its next runs (called
+    /// once per stored version, on the first run after it changed).
+    pub fn remember_validated(&self, connector: &LoadedConnector, valid: &Arc<ValidConnector>) {
+        if let Some(version) = &connector.version {
             self.prepared
-                .remember(&connector.id, version, valid.clone());
+                .remember(&connector.id, version.clone(), valid.clone());
         }
     }
 

@@ -39,8 +39,8 @@ impl Throttle {
         }
     }
 
-    /// Records a failure; returns the delay the next attempt will wait.
-    pub fn failed(&self, client: IpAddr) -> Duration {
+    /// Records a failure.
+    pub fn failed(&self, client: IpAddr) {
         let now = Instant::now();
         let mut failures = self.failures.lock().expect("never poisoned");
         if failures.len() >= CAPACITY {
@@ -58,7 +58,6 @@ impl Throttle {
         }
         streak.count = streak.count.saturating_add(1);
         streak.last = now;
-        delay_after(streak.count + 1)
     }
 }
 
@@ -93,7 +92,8 @@ mod tests {
             throttle.failed(one);
         }
         assert_eq!(throttle.penalty(one), FIRST_DELAY);
-        assert_eq!(throttle.failed(one), FIRST_DELAY * 2);
+        throttle.failed(one);
+        assert_eq!(throttle.penalty(one), FIRST_DELAY * 2);
         assert_eq!(throttle.penalty(two), Duration::ZERO);
     }
 }

@@ -4,14 +4,6 @@ use serde_json::{Value, json};
 
 use crate::support::{FakeServer, Reply, TestApp, app::assert_error};
 
-async fn connector(app: &TestApp, type_id: &str, config: Value, secrets: Value) -> String {
-    app.create_connector(json!({
-        "name": format!("my {type_id}"), "connector_type_id": type_id,
-        "config": config, "secrets": secrets,
-    }))
-    .await
-}
-
 fn sub_action(name: &str, params: Value) -> Value {
     json!({ "subAction": name, "subActionParams": params })
 }
@@ -31,13 +23,13 @@ async fn torq_sends_the_body_as_json_with_its_token() {
     let app = TestApp::start().await;
     let port = torq.address.port();
     let torq_url = |path: &str| format!("http://localhost:{port}/v1/triggers/{path}");
-    let id = connector(
-        &app,
-        ".torq",
-        json!({ "webhookIntegrationUrl": torq_url("ok") }),
-        json!({ "token": "torq-token" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".torq",
+            json!({ "webhookIntegrationUrl": torq_url("ok") }),
+            json!({ "token": "torq-token" }),
+        )
+        .await;
     let body = r#"{"alert": "disk full", "count": 2}"#;
     let result = app.execute(&id, json!({ "body": body })).await;
     assert_eq!(
@@ -87,24 +79,24 @@ async fn torq_sends_the_body_as_json_with_its_token() {
             "[400] Bad Request: bad trigger",
         ),
     ] {
-        let id = connector(
-            &app,
-            ".torq",
-            json!({ "webhookIntegrationUrl": torq_url(path) }),
-            json!({ "token": "t" }),
-        )
-        .await;
+        let id = app
+            .create_typed(
+                ".torq",
+                json!({ "webhookIntegrationUrl": torq_url(path) }),
+                json!({ "token": "t" }),
+            )
+            .await;
         let result = app.execute(&id, json!({ "body": "{}" })).await;
         assert_eq!(result["message"], message, "{path}");
         assert_eq!(result["service_message"], service_message, "{path}");
     }
-    let id = connector(
-        &app,
-        ".torq",
-        json!({ "webhookIntegrationUrl": torq_url("429") }),
-        json!({ "token": "t" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".torq",
+            json!({ "webhookIntegrationUrl": torq_url("429") }),
+            json!({ "token": "t" }),
+        )
+        .await;
     let result = app.execute(&id, json!({ "body": "{}" })).await;
     let at = result["retry"].as_str().unwrap();
     assert_eq!(
@@ -123,8 +115,7 @@ async fn torq_sends_the_body_as_json_with_its_token() {
         400,
         "error validating action type config: error configuring send to Torq action: url must begin with https://hooks.torq.io or https://hooks.eu.torq.io",
     );
-    connector(
-        &app,
+    app.create_typed(
         ".torq",
         json!({ "webhookIntegrationUrl": "https://hooks.torq.io/v1/webhooks/abc" }),
         json!({ "token": "t" }),
@@ -154,13 +145,13 @@ async fn tines_lists_stories_and_webhooks_and_runs_a_webhook() {
     })
     .await;
     let app = TestApp::start().await;
-    let id = connector(
-        &app,
-        ".tines",
-        json!({ "url": tines.url("") }),
-        json!({ "email": "me@example.com", "token": "tines-token" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".tines",
+            json!({ "url": tines.url("") }),
+            json!({ "email": "me@example.com", "token": "tines-token" }),
+        )
+        .await;
 
     let stories = app.execute(&id, sub_action("stories", json!({}))).await;
     assert_eq!(
@@ -226,13 +217,13 @@ async fn tines_lists_stories_and_webhooks_and_runs_a_webhook() {
         neither["service_message"],
         "Invalid subActionsParams: [webhook] or [webhookUrl] expected but got none"
     );
-    let broken = connector(
-        &app,
-        ".tines",
-        json!({ "url": tines.url("/broken") }),
-        json!({ "email": "me@example.com", "token": "t" }),
-    )
-    .await;
+    let broken = app
+        .create_typed(
+            ".tines",
+            json!({ "url": tines.url("/broken") }),
+            json!({ "email": "me@example.com", "token": "t" }),
+        )
+        .await;
     let failed = app.execute(&broken, sub_action("stories", json!({}))).await;
     assert_eq!(
         failed,
@@ -315,13 +306,13 @@ async fn d3_security_wraps_the_event_as_kibana_does() {
             "Response validation failed (Error: [refid]: expected value of type [string] but got [undefined])",
         ),
     ] {
-        let id = connector(
-            &app,
-            ".d3security",
-            json!({ "url": d3.url(path) }),
-            json!({ "token": "t" }),
-        )
-        .await;
+        let id = app
+            .create_typed(
+                ".d3security",
+                json!({ "url": d3.url(path) }),
+                json!({ "token": "t" }),
+            )
+            .await;
         let result = app
             .execute(&id, sub_action("run", json!({ "body": "{}" })))
             .await;
@@ -362,13 +353,13 @@ async fn tines_checks_answers_and_webhook_urls_like_kibanas_framework() {
         json!({ "xpack": { "actions": { "allowedHosts": ["127.0.0.1"] } } }),
     )
     .await;
-    let id = connector(
-        &app,
-        ".tines",
-        json!({ "url": tines.url("") }),
-        json!({ "email": "me@example.com", "token": "t" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".tines",
+            json!({ "url": tines.url("") }),
+            json!({ "email": "me@example.com", "token": "t" }),
+        )
+        .await;
     let webhooks = app
         .execute(&id, sub_action("webhooks", json!({ "storyId": 1 })))
         .await;

@@ -6,14 +6,6 @@ use crate::support::{
     FakeServer, Reply, TestApp, app::assert_error, closed_port, pki::TestCa, proxy::TestProxy,
 };
 
-async fn connector(app: &TestApp, type_id: &str, config: Value, secrets: Value) -> String {
-    app.create_connector(json!({
-        "name": format!("my {type_id}"), "connector_type_id": type_id,
-        "config": config, "secrets": secrets,
-    }))
-    .await
-}
-
 /// Asserts a `retry at <time>` result: the message names the time `retry` holds.
 #[track_caller]
 fn assert_retry_at(result: &Value, prefix: &str) {
@@ -26,13 +18,13 @@ fn assert_retry_at(result: &Value, prefix: &str) {
 async fn slack_posts_the_message_to_the_webhook() {
     let slack = FakeServer::start(|_| Reply::status(200, "ok")).await;
     let app = TestApp::start().await;
-    let id = connector(
-        &app,
-        ".slack",
-        json!({}),
-        json!({ "webhookUrl": slack.url("/services/T1/B2/x") }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".slack",
+            json!({}),
+            json!({ "webhookUrl": slack.url("/services/T1/B2/x") }),
+        )
+        .await;
 
     let result = app.execute(&id, json!({ "message": "disk full" })).await;
 
@@ -69,7 +61,9 @@ async fn slack_failures_are_kibanas_results() {
     let run = |path: &'static str| {
         let (app, url) = (&app, slack.url(path));
         async move {
-            let id = connector(app, ".slack", json!({}), json!({ "webhookUrl": url })).await;
+            let id = app
+                .create_typed(".slack", json!({}), json!({ "webhookUrl": url }))
+                .await;
             (app.execute(&id, json!({ "message": "x" })).await, id)
         }
     };
@@ -102,13 +96,13 @@ async fn slack_failures_are_kibanas_results() {
     assert_eq!(result["service_message"], "invalid_payload");
 
     let closed = closed_port();
-    let id = connector(
-        &app,
-        ".slack",
-        json!({}),
-        json!({ "webhookUrl": format!("http://127.0.0.1:{}/x", closed.port) }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".slack",
+            json!({}),
+            json!({ "webhookUrl": format!("http://127.0.0.1:{}/x", closed.port) }),
+        )
+        .await;
     let result = app.execute(&id, json!({ "message": "x" })).await;
     assert_eq!(result["message"], "error posting slack message");
     assert!(
@@ -179,7 +173,9 @@ async fn teams_posts_the_message_and_reads_throttling_from_a_200() {
     let run = |path: &'static str| {
         let (app, url) = (&app, teams.url(path));
         async move {
-            let id = connector(app, ".teams", json!({}), json!({ "webhookUrl": url })).await;
+            let id = app
+                .create_typed(".teams", json!({}), json!({ "webhookUrl": url }))
+                .await;
             (
                 app.execute(&id, json!({ "message": "disk full" })).await,
                 id,
@@ -273,13 +269,13 @@ async fn fake_slack_api(extra_config: Value) -> FakeSlackApi {
 #[tokio::test]
 async fn slack_api_posts_messages_and_blocks_and_checks_channels() {
     let FakeSlackApi { server, app, .. } = fake_slack_api(json!({})).await;
-    let id = connector(
-        &app,
-        ".slack_api",
-        json!({}),
-        json!({ "token": "xoxb-test-token" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".slack_api",
+            json!({}),
+            json!({ "token": "xoxb-test-token" }),
+        )
+        .await;
 
     // The documented example, verbatim.
     let result = app
@@ -367,13 +363,13 @@ async fn slack_api_posts_messages_and_blocks_and_checks_channels() {
 #[tokio::test]
 async fn slack_api_refuses_channels_outside_the_allowed_list_and_bad_blocks() {
     let FakeSlackApi { server, app, .. } = fake_slack_api(json!({})).await;
-    let id = connector(
-        &app,
-        ".slack_api",
-        json!({ "allowedChannels": [{ "id": "C1", "name": "general" }] }),
-        json!({ "token": "xoxb-test-token" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".slack_api",
+            json!({ "allowedChannels": [{ "id": "C1", "name": "general" }] }),
+            json!({ "token": "xoxb-test-token" }),
+        )
+        .await;
     let refused = app
         .execute(
             &id,

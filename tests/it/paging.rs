@@ -4,14 +4,6 @@ use serde_json::{Value, json};
 
 use crate::support::{FakeServer, Reply, TestApp, app::assert_error};
 
-async fn connector(app: &TestApp, type_id: &str, config: Value, secrets: Value) -> String {
-    app.create_connector(json!({
-        "name": format!("my {type_id}"), "connector_type_id": type_id,
-        "config": config, "secrets": secrets,
-    }))
-    .await
-}
-
 fn body(request: &crate::support::fake::Recorded) -> Value {
     serde_json::from_str(&request.body).unwrap()
 }
@@ -32,13 +24,13 @@ async fn pagerduty_sends_the_documented_event_with_the_routing_key_in_a_header()
     })
     .await;
     let app = TestApp::start().await;
-    let id = connector(
-        &app,
-        ".pagerduty",
-        json!({ "apiUrl": pagerduty.url("/v2/enqueue") }),
-        json!({ "routingKey": "a-32-character-integration-key-1" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".pagerduty",
+            json!({ "apiUrl": pagerduty.url("/v2/enqueue") }),
+            json!({ "routingKey": "a-32-character-integration-key-1" }),
+        )
+        .await;
 
     // The documented example, verbatim.
     let result = app
@@ -197,13 +189,13 @@ async fn opsgenie_creates_and_closes_alerts() {
     })
     .await;
     let app = TestApp::start().await;
-    let id = connector(
-        &app,
-        ".opsgenie",
-        json!({ "apiUrl": opsgenie.url("") }),
-        json!({ "apiKey": "genie-key" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".opsgenie",
+            json!({ "apiUrl": opsgenie.url("") }),
+            json!({ "apiKey": "genie-key" }),
+        )
+        .await;
 
     let created = app
         .execute(
@@ -281,13 +273,13 @@ async fn opsgenie_failures_are_thrown_errors_as_in_kibana() {
     })
     .await;
     let app = TestApp::start().await;
-    let id = connector(
-        &app,
-        ".opsgenie",
-        json!({ "apiUrl": opsgenie.url("/") }),
-        json!({ "apiKey": "genie-key" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".opsgenie",
+            json!({ "apiUrl": opsgenie.url("/") }),
+            json!({ "apiKey": "genie-key" }),
+        )
+        .await;
     let run = |sub_action: &str, params: Value| {
         let (app, id) = (&app, id.clone());
         let params = json!({ "subAction": sub_action, "subActionParams": params });
@@ -342,13 +334,13 @@ async fn xmatters_triggers_a_flow_with_basic_auth_or_a_url_key() {
     })
     .await;
     let app = TestApp::start().await;
-    let basic = connector(
-        &app,
-        ".xmatters",
-        json!({ "configUrl": xmatters.url("/flow") }),
-        json!({ "user": "robot", "password": "xm-secret" }),
-    )
-    .await;
+    let basic = app
+        .create_typed(
+            ".xmatters",
+            json!({ "configUrl": xmatters.url("/flow") }),
+            json!({ "user": "robot", "password": "xm-secret" }),
+        )
+        .await;
     let result = app
         .execute(
             &basic,
@@ -406,13 +398,13 @@ async fn xmatters_triggers_a_flow_with_basic_auth_or_a_url_key() {
             Value::Null,
         ),
     ] {
-        let id = connector(
-            &app,
-            ".xmatters",
-            json!({ "configUrl": xmatters.url(path) }),
-            json!({ "user": "robot", "password": "xm-secret" }),
-        )
-        .await;
+        let id = app
+            .create_typed(
+                ".xmatters",
+                json!({ "configUrl": xmatters.url(path) }),
+                json!({ "user": "robot", "password": "xm-secret" }),
+            )
+            .await;
         let result = app.execute(&id, json!({ "severity": "High" })).await;
         assert_eq!(result["message"], message);
         assert_eq!(result["retry"], retry);
@@ -478,13 +470,13 @@ async fn a_vendor_that_never_answers_times_out_into_a_result() {
     let app =
         TestApp::with_settings(json!({ "xpack": { "actions": { "responseTimeout": "300ms" } } }))
             .await;
-    let id = connector(
-        &app,
-        ".pagerduty",
-        json!({ "apiUrl": silent.url("/v2/enqueue") }),
-        json!({ "routingKey": "k" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".pagerduty",
+            json!({ "apiUrl": silent.url("/v2/enqueue") }),
+            json!({ "routingKey": "k" }),
+        )
+        .await;
     let result = app.execute(&id, json!({ "summary": "s" })).await;
     assert_eq!(result["message"], "error posting pagerduty event");
     assert!(
@@ -494,13 +486,13 @@ async fn a_vendor_that_never_answers_times_out_into_a_result() {
             .starts_with("timeout of 300ms exceeded"),
         "{result}"
     );
-    let id = connector(
-        &app,
-        ".opsgenie",
-        json!({ "apiUrl": silent.url("") }),
-        json!({ "apiKey": "k" }),
-    )
-    .await;
+    let id = app
+        .create_typed(
+            ".opsgenie",
+            json!({ "apiUrl": silent.url("") }),
+            json!({ "apiKey": "k" }),
+        )
+        .await;
     let result = app
         .execute(
             &id,

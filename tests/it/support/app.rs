@@ -251,6 +251,15 @@ impl TestApp {
         response.json()["id"].as_str().unwrap().to_owned()
     }
 
+    /// Creates a connector of a type with this config and secrets; returns its id.
+    pub async fn create_typed(&self, type_id: &str, config: Value, secrets: Value) -> String {
+        self.create_connector(json!({
+            "name": format!("my {type_id}"), "connector_type_id": type_id,
+            "config": config, "secrets": secrets,
+        }))
+        .await
+    }
+
     pub async fn create_connector(&self, body: Value) -> String {
         self.create_connector_in("", body).await
     }
