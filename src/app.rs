@@ -3,6 +3,7 @@
 
 use std::{
     collections::BTreeMap,
+    sync::Arc,
     future::Future,
     io::Write,
     net::SocketAddr,
@@ -10,7 +11,11 @@ use std::{
 };
 
 use aes_gcm::aead::{OsRng, rand_core::RngCore};
-use tokio::net::TcpListener;
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, watch},
+    task::JoinHandle,
+};
 
 use crate::{
     api::{self, AppState},
@@ -23,7 +28,9 @@ use crate::{
         },
     },
     crypto::SecretBox,
+    execution_log::Recorder,
     listener::{ClientAddr, ServerListener},
+    queue::{Queue, Worker},
     security::Security,
     service::ConnectorService,
     settings::{Preconfigured, Settings},
@@ -59,6 +66,11 @@ pub struct Application {
     router: axum::Router,
     scheme: &'static str,
     generated_password: Option<String>,
+    worker: Arc<Worker>,
+    /// Writes the execution log; ends once every recorder is gone.
+    log_writer: JoinHandle<()>,
+    store: Store,
+    log_retention: std::time::Duration,
 }
 
 impl Application {
@@ -108,7 +120,7 @@ impl Application {
         let preconfigured =
             validate_preconfigured(&registry, &settings.preconfigured, &validation)?;
         let outbound = Outbound::new(outbound_settings)?;
-        let security = std::sync::Arc::new(Security::new(store.clone(), settings.security_enabled));
+        let security = Arc::new(Security::new(store.clone(), settings.security_enabled));
         let generated_password = security
             .bootstrap(settings.elastic_password.as_deref())
             .await?;
@@ -149,17 +161,43 @@ impl Application {
             }
             None => (ServerListener::plain(tcp).map_err(listen_error)?, "http"),
         };
+        // Each start is a new lease owner: what a crashed run of this node held is
+        // claimed again like any other node's once its leases lapse.
+        let owner = uuid::Uuid::new_v4().to_string();
+        let (recorder, log_writer) = Recorder::start(store.clone(), owner.clone());
+        let wake = Arc::new(Notify::new());
+        let queue = Arc::new(Queue::new(
+            service.clone(),
+            store.clone(),
+            settings.queue.clone(),
+            wake.clone(),
+        ));
+        let worker = Worker::new(
+            store.clone(),
+            service.clone(),
+            security.clone(),
+            settings.queue.clone(),
+            recorder.clone(),
+            owner,
+            wake,
+        );
         let router = api::router(AppState {
             service,
             security,
-            store,
+            store: store.clone(),
             max_payload: settings.max_payload,
+            queue,
+            recorder,
         });
         Ok(Self {
             listener,
             router,
             scheme,
             generated_password,
+            worker,
+            log_writer,
+            store,
+            log_retention: settings.queue.log_retention,
         })
     }
 
@@ -178,7 +216,9 @@ impl Application {
         axum::serve::Listener::local_addr(&self.listener).expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves and runs queued executions until `shutdown` completes; then stops
+    /// claiming, finishes the requests in flight and lets running executions end
+    /// within the grace period.
     ///
     /// # Errors
     /// When accepting connections fails.
@@ -191,13 +231,52 @@ impl Application {
             self.scheme,
             self.local_addr()
         );
-        axum::serve(
+        let (stop, stopped) = watch::channel(false);
+        let worker = tokio::spawn(self.worker.run(stopped));
+        let pruner = tokio::spawn(prune_log(self.store, self.log_retention));
+        let stop_on_signal = stop.clone();
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<ClientAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_on_signal.send(true);
+        })
+        .await;
+        let _ = stop.send(true);
+        let _ = worker.await;
+        pruner.abort();
+        // The router's and the worker's recorders are gone: the writer ends once it
+        // has written what they handed over.
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.log_writer)
+            .await
+            .is_err()
+        {
+            tracing::warn!("The execution log writer did not finish in time.");
+        }
+        served
+    }
+}
+
+/// Removes log entries and finished executions past `executionLog.retention`.
+async fn prune_log(store: Store, retention: std::time::Duration) {
+    let every = (retention / 4).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(3600),
+    );
+    loop {
+        tokio::time::sleep(every).await;
+        let before = crate::timestamp::epoch_millis(std::time::SystemTime::now())
+            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        match store.prune_executions(before).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "Pruned the execution log."),
+            Err(error) => {
+                tracing::warn!(error = %crate::errors::chain(&error), "Cannot prune the execution log.");
+            }
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Runs a connector: load it, open its secrets, check params, config and secrets,
-//! execute, and build Kibana's result. Used by `_execute`; a queue will use it too.
+//! execute, and build Kibana's result. `_execute` and the queue's workers both run
+//! connectors through here.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -70,26 +71,51 @@ fn retry_value(retry: Retry) -> Value {
     }
 }
 
+/// One run of a connector: Kibana's result, and what the execution log records of it.
+#[derive(Debug)]
+pub struct Run {
+    pub result: ExecutionResult,
+    pub connector_name: String,
+    pub type_id: String,
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// The failure's `retry`, as the queue acts on it.
+    pub retry: Option<Retry>,
+}
+
 /// Runs a connector once, now. Failures of the run itself are results, not errors:
 /// only a missing connector, an unknown or disabled type, or storage failure are.
 ///
 /// # Errors
 /// As above; see [`ServiceError`].
-pub async fn execute(
+pub async fn run(
     service: &ConnectorService,
     space_id: &str,
     connector_id: &str,
     params: &Value,
     caller: &dyn CallerRights,
-) -> Result<ExecutionResult, ServiceError> {
+) -> Result<Run, ServiceError> {
     let (connector, connector_type) = service.load_for_execution(space_id, connector_id).await?;
+    let started = SystemTime::now();
+    let clock = Instant::now();
     let (type_id, id) = (connector.type_id.as_str(), connector.id.as_str());
+    let finish = |result: ExecutionResult, retry: Option<Retry>| Run {
+        result,
+        connector_name: connector.name.clone(),
+        type_id: connector.type_id.clone(),
+        started,
+        duration: clock.elapsed(),
+        retry,
+    };
     // Over HTTP nothing is retried, so validation failures say `retry: false`.
     let invalid = |error: &dyn std::fmt::Display, source| {
-        ExecutionResult::error(
-            id,
-            &ExecuteError::new(error.to_string()).with_retry(Retry::No),
-            source,
+        finish(
+            ExecutionResult::error(
+                id,
+                &ExecuteError::new(error.to_string()).with_retry(Retry::No),
+                source,
+            ),
+            Some(Retry::No),
         )
     };
 
@@ -102,7 +128,10 @@ pub async fn execute(
                 "{error}; check xpack.encryptedSavedObjects.encryptionKey"
             ))
             .with_retry(Retry::No);
-        return Ok(ExecutionResult::error(id, &failure, ErrorSource::Framework));
+        return Ok(finish(
+            ExecutionResult::error(id, &failure, ErrorSource::Framework),
+            Some(Retry::No),
+        ));
     }
     let params = match connector_types::validate_params(
         connector_type.as_ref(),
@@ -136,7 +165,6 @@ pub async fn execute(
 
     // Kibana's `.slack_api` reports its type id as the connector id; see the trait.
     let reported_id = connector_type.result_connector_id(id).to_owned();
-    let started = Instant::now();
     let outcome = connector_type
         .execute(
             &service.execution,
@@ -150,7 +178,7 @@ pub async fn execute(
             params,
         )
         .await;
-    let elapsed = started.elapsed();
+    let elapsed = clock.elapsed();
     let result = match outcome {
         Ok(data) => {
             tracing::debug!(
@@ -159,7 +187,7 @@ pub async fn execute(
                 duration_ms = elapsed.as_millis() as u64,
                 "Connector ran."
             );
-            ExecutionResult::ok(&reported_id, data)
+            finish(ExecutionResult::ok(&reported_id, data), None)
         }
         Err(error) => {
             tracing::warn!(
@@ -170,10 +198,13 @@ pub async fn execute(
                 service_message = error.service_message().unwrap_or_default(),
                 "Connector run failed."
             );
-            ExecutionResult::error(
-                &reported_id,
-                &error,
-                error.error_source().unwrap_or(ErrorSource::User),
+            finish(
+                ExecutionResult::error(
+                    &reported_id,
+                    &error,
+                    error.error_source().unwrap_or(ErrorSource::User),
+                ),
+                error.retry(),
             )
         }
     };

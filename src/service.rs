@@ -446,6 +446,51 @@ impl ConnectorService {
             .map(|row| row.type_id)
     }
 
+    /// The type of a connector that may run in a space: it exists, its type is
+    /// registered and enabled. Nothing is decrypted (queueing checks params only).
+    ///
+    /// # Errors
+    /// As [`ConnectorService::load_for_execution`].
+    pub async fn runnable_type(
+        &self,
+        space_id: &str,
+        id: &str,
+    ) -> Result<Arc<dyn ConnectorType>, ServiceError> {
+        let type_id = match self.preconfigured.get(id) {
+            Some(preconfigured) => preconfigured.action_type_id.clone(),
+            None => self.stored(space_id, id).await?.type_id,
+        };
+        let connector_type = self.connector_type(&type_id)?.clone();
+        // Preconfigured connectors run whatever enabledActionTypes says, as in Kibana.
+        if !self.preconfigured.contains_key(id) {
+            self.ensure_type_enabled(&type_id)?;
+        }
+        Ok(connector_type)
+    }
+
+    /// Seals a queued execution's params (they may hold personal data), bound to the
+    /// execution so they open for it alone.
+    pub fn seal_params(&self, space_id: &str, execution_id: &str, params: &Value) -> Vec<u8> {
+        self.seal(space_id, execution_id, QUEUED_PARAMS, params)
+    }
+
+    /// # Errors
+    /// When the params were sealed with another key or tampered with.
+    pub fn open_params(
+        &self,
+        space_id: &str,
+        execution_id: &str,
+        sealed: &[u8],
+    ) -> Result<Value, CryptoError> {
+        let binding = Binding {
+            space_id,
+            connector_id: execution_id,
+            type_id: QUEUED_PARAMS,
+        };
+        let plaintext = self.secret_box.open(binding, sealed)?;
+        serde_json::from_slice(&plaintext).map_err(|_| CryptoError::Decrypt)
+    }
+
     async fn stored(&self, space_id: &str, id: &str) -> Result<ConnectorRow, ServiceError> {
         self.store
             .get(space_id, id)
@@ -464,6 +509,10 @@ impl ConnectorService {
             .seal(binding, secrets.to_string().as_bytes())
     }
 }
+
+/// The binding's third part for sealed params, where a connector's type goes for its
+/// secrets; no connector type id starts without a dot, so the two never collide.
+const QUEUED_PARAMS: &str = "queued-params";
 
 /// A name's primary collation key: lower case, accents removed (`Änderung` sorts with
 /// `anderung`, as ICU's root collation puts it).

@@ -47,6 +47,57 @@ pub struct Settings {
     pub elastic_password: Option<String>,
     /// `server.ssl.*`: serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<ServerTls>,
+    /// `xpack.actions.run.*`, `xpack.actions.queued.max`, `xpack.actions.queue.*` and
+    /// `xpack.actions.executionLog.*`.
+    pub queue: QueueSettings,
+}
+
+/// How queued executions run, and how long their log is kept.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// `run.maxAttempts`: attempts for every type unless overridden.
+    pub max_attempts: Option<u32>,
+    /// `run.connectorTypeOverrides`: `(type id, maxAttempts)`.
+    pub type_overrides: Vec<(String, u32)>,
+    /// `queued.max`: executions queued or running, across nodes.
+    pub queued_max: u64,
+    /// Executions one node runs at once.
+    pub concurrency: usize,
+    /// Executions of one connector one node runs at once; `None`: no limit.
+    pub per_connector_concurrency: Option<usize>,
+    /// How often an idle node looks for due executions (its own enqueues wake it).
+    pub poll_interval: Duration,
+    /// How long a claim holds without renewal: a dead node's executions run again
+    /// this long after it stopped renewing.
+    pub lease: Duration,
+    /// On SIGTERM, how long running executions may take to finish.
+    pub shutdown_grace: Duration,
+    /// Kibana's backoff: the first retry after `backoff_first`, later ones after a
+    /// random delay up to `min(backoff_max, backoff_base * 2^(attempt - 2))`.
+    pub backoff_first: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// `executionLog.retention`: log entries and finished executions older than this go.
+    pub log_retention: Duration,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: None,
+            type_overrides: Vec::new(),
+            queued_max: 1_000_000,
+            concurrency: 50,
+            per_connector_concurrency: None,
+            poll_interval: Duration::from_millis(500),
+            lease: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+            backoff_first: Duration::from_secs(30),
+            backoff_base: Duration::from_secs(300),
+            backoff_max: Duration::from_secs(3600),
+            log_retention: Duration::from_secs(30 * 86_400),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -298,6 +349,7 @@ impl Settings {
             security_enabled: get("security.enabled").as_bool().unwrap_or(true),
             elastic_password: text("security.elasticPassword"),
             tls: server_tls(get("server.ssl"))?,
+            queue: queue_settings(&checked),
         })
     }
 }
@@ -501,11 +553,118 @@ fn settings_schema() -> Schema {
                                 object([("pfx", object([("enabled", boolean().default(true))]))]),
                             )]),
                         ),
+                        (
+                            "run",
+                            object([
+                                ("maxAttempts", maybe(number().check(attempts))),
+                                (
+                                    "connectorTypeOverrides",
+                                    maybe(array(object([
+                                        ("id", string()),
+                                        ("maxAttempts", number().check(attempts)),
+                                    ]))),
+                                ),
+                            ]),
+                        ),
+                        (
+                            "queued",
+                            object([("max", number().default(1_000_000).check(at_least_one))]),
+                        ),
+                        (
+                            "queue",
+                            object([
+                                ("concurrency", number().default(50).check(concurrency)),
+                                ("perConnectorConcurrency", maybe(number().check(concurrency))),
+                                ("pollInterval", duration_setting("500ms")),
+                                ("leaseDuration", duration_setting("30s")),
+                                ("shutdownGracePeriod", duration_setting("10s")),
+                                (
+                                    "backoff",
+                                    object([
+                                        ("first", duration_setting("30s")),
+                                        ("base", duration_setting("5m")),
+                                        ("max", duration_setting("1h")),
+                                    ]),
+                                ),
+                            ]),
+                        ),
+                        (
+                            "executionLog",
+                            object([("retention", duration_setting("30d"))]),
+                        ),
                     ]),
                 ),
             ]),
         ),
     ])
+}
+
+fn duration_setting(default: &str) -> Schema {
+    one_of([number(), string()])
+        .default(default)
+        .check(duration_check)
+}
+
+fn queue_settings(checked: &Value) -> QueueSettings {
+    let get = |path: &str| -> &Value {
+        path.split('.')
+            .try_fold(checked, |value, key| value.get(key))
+            .unwrap_or(&Value::Null)
+    };
+    let defaults = QueueSettings::default();
+    let whole = |path: &str| get(path).as_u64();
+    let time = |path: &str, default: Duration| duration(get(path)).unwrap_or(default);
+    QueueSettings {
+        max_attempts: whole("xpack.actions.run.maxAttempts").map(|it| it as u32),
+        type_overrides: get("xpack.actions.run.connectorTypeOverrides")
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                (
+                    entry["id"].as_str().unwrap_or_default().to_owned(),
+                    entry["maxAttempts"].as_u64().unwrap_or(3) as u32,
+                )
+            })
+            .collect(),
+        queued_max: whole("xpack.actions.queued.max").unwrap_or(defaults.queued_max),
+        concurrency: whole("xpack.actions.queue.concurrency")
+            .map_or(defaults.concurrency, |it| it as usize),
+        per_connector_concurrency: whole("xpack.actions.queue.perConnectorConcurrency")
+            .map(|it| it as usize),
+        poll_interval: time("xpack.actions.queue.pollInterval", defaults.poll_interval),
+        lease: time("xpack.actions.queue.leaseDuration", defaults.lease),
+        shutdown_grace: time(
+            "xpack.actions.queue.shutdownGracePeriod",
+            defaults.shutdown_grace,
+        ),
+        backoff_first: time("xpack.actions.queue.backoff.first", defaults.backoff_first),
+        backoff_base: time("xpack.actions.queue.backoff.base", defaults.backoff_base),
+        backoff_max: time("xpack.actions.queue.backoff.max", defaults.backoff_max),
+        log_retention: time("xpack.actions.executionLog.retention", defaults.log_retention),
+    }
+}
+
+/// Kibana's `run.maxAttempts` range.
+fn attempts(value: &Value) -> Result<(), String> {
+    match value.as_u64() {
+        Some(1..=10) => Ok(()),
+        _ => Err("must be a whole number from 1 to 10".to_owned()),
+    }
+}
+
+fn at_least_one(value: &Value) -> Result<(), String> {
+    match value.as_u64() {
+        Some(1..) => Ok(()),
+        _ => Err("must be a whole number of at least 1".to_owned()),
+    }
+}
+
+fn concurrency(value: &Value) -> Result<(), String> {
+    match value.as_u64() {
+        Some(1..=10_000) => Ok(()),
+        _ => Err("must be a whole number from 1 to 10000".to_owned()),
+    }
 }
 
 /// `server.ssl.enabled: true` needs both files.

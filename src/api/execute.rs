@@ -1,9 +1,14 @@
 //! `POST /api/actions/connector/{id}/_execute`: runs a connector now and answers with
-//! Kibana's result object (200 even when the run fails).
+//! Kibana's result object (200 even when the run fails). The run is logged; its
+//! execution id is in the `x-execution-id` header, for `GET /api/actions/executions/{id}`.
 
 use std::sync::LazyLock;
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, HeaderValue},
+};
 
 use super::{
     AppState,
@@ -12,6 +17,7 @@ use super::{
     extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
+    execution_log::{self, Attempt, Requester, Source},
     executor::{self, ExecutionResult},
     schema::{Schema, any, object, record},
     security::Operation,
@@ -25,7 +31,7 @@ pub async fn execute(
     caller: Caller,
     ConnectorId(id): ConnectorId,
     JsonBody(body): JsonBody,
-) -> Result<Json<ExecutionResult>, ApiError> {
+) -> Result<(HeaderMap, Json<ExecutionResult>), ApiError> {
     let body = check_body(&EXECUTE_BODY, &body)?;
     if !caller.0.may(&space, Operation::Execute) {
         // Kibana names the connector's type in the refusal when it can find it.
@@ -34,7 +40,7 @@ pub async fn execute(
             Operation::Execute.refusal(type_id.as_deref()),
         ));
     }
-    let result = executor::execute(
+    let run = executor::run(
         &state.service,
         &space,
         &id,
@@ -42,5 +48,26 @@ pub async fn execute(
         caller.0.as_ref(),
     )
     .await?;
-    Ok(Json(result))
+    let execution_id = uuid::Uuid::new_v4().to_string();
+    let requester = Requester {
+        username: Some(caller.0.username.clone()),
+        api_key_id: caller.0.api_key_id.clone(),
+    };
+    state.recorder.log(execution_log::entry(
+        &Attempt {
+            execution_id: &execution_id,
+            number: 1,
+            space_id: &space,
+            connector_id: &id,
+            source: Source::HttpRequest,
+            schedule_delay: None,
+            requester: &requester,
+        },
+        &run,
+    ));
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&execution_id) {
+        headers.insert("x-execution-id", value);
+    }
+    Ok((headers, Json(run.result)))
 }

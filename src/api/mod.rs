@@ -7,8 +7,10 @@ mod auth;
 mod connector_types;
 mod connectors;
 mod elasticsearch;
+mod enqueue;
 mod error;
 mod execute;
+mod execution_log;
 mod extract;
 mod spaces;
 
@@ -27,7 +29,10 @@ use serde_json::Value;
 
 pub use self::error::ApiError;
 use self::extract::ParsedBody;
-use crate::{security::Security, service::ConnectorService, store::Store};
+use crate::{
+    execution_log::Recorder, queue::Queue, security::Security, service::ConnectorService,
+    store::Store,
+};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,6 +43,9 @@ pub struct AppState {
     pub store: Store,
     /// `server.maxPayload`: the largest request body, in bytes.
     pub max_payload: usize,
+    pub queue: Arc<Queue>,
+    /// Where `_execute` runs are logged.
+    pub recorder: Recorder,
 }
 
 /// The version Kibana's public routes answer with.
@@ -58,6 +66,27 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/actions/connector/{id}/_execute",
             post(execute::execute),
+        )
+        .route(
+            "/api/actions/connector/{id}/_enqueue",
+            post(enqueue::enqueue),
+        )
+        .route("/api/actions/_bulk_enqueue", post(enqueue::bulk_enqueue))
+        .route(
+            "/api/actions/executions/{execution_id}",
+            get(execution_log::execution),
+        )
+        .route(
+            "/api/actions/connector/{id}/_execution_log",
+            get(execution_log::connector_log),
+        )
+        .route(
+            "/internal/actions/_global_connector_execution_logs",
+            post(execution_log::global_logs),
+        )
+        .route(
+            "/internal/actions/_global_connector_execution_kpi",
+            post(execution_log::global_kpi),
         );
     let kibana = Router::new()
         .merge(actions.clone())

@@ -34,7 +34,7 @@ pub use self::{
     principal::Principal,
     privileges::{Level, Operation, Privileges},
 };
-use crate::store::{Store, StoreError};
+use crate::store::{ApiKeyRow, Store, StoreError, UserRow};
 
 /// How long a verified credential is trusted without checking the store again.
 pub const CACHE_TTL: Duration = Duration::from_secs(30);
@@ -197,15 +197,7 @@ impl Security {
                     return Ok(None);
                 }
                 let Some(user) = user else { return Ok(None) };
-                let roles: Vec<String> = serde_json::from_str(&user.roles).unwrap_or_default();
-                let privileges = self.privileges_of(&roles).await?;
-                Ok(Some(Principal::new(
-                    user.username,
-                    roles,
-                    None,
-                    vec![privileges],
-                    None,
-                )))
+                Ok(Some(self.user_principal(user).await?))
             }
             Credentials::ApiKey { id, key } => {
                 let row = self.store.api_key(&id).await?;
@@ -214,44 +206,50 @@ impl Security {
                     return Ok(None);
                 }
                 let Some(row) = row else { return Ok(None) };
-                let now = now_millis();
-                if row.invalidated_at.is_some() || row.expires_at.is_some_and(|at| at <= now) {
-                    return Ok(None);
-                }
-                let limited_by: Value = serde_json::from_str(&row.limited_by).unwrap_or_default();
-                let owner_roles: Vec<String> =
-                    serde_json::from_value(limited_by["roles"].clone()).unwrap_or_default();
-                let mut owner = Privileges::default();
-                for role in &owner_roles {
-                    if role == SUPERUSER_ROLE {
-                        owner.merge(Privileges::superuser());
-                    } else if let Some(body) = limited_by["descriptors"].get(role) {
-                        owner.merge(Privileges::from_kibana_role(body));
-                    }
-                }
-                let mut layers = vec![owner];
-                let descriptors: Value =
-                    serde_json::from_str(&row.role_descriptors).unwrap_or_default();
-                if let Some(descriptors) = descriptors.as_object().filter(|it| !it.is_empty()) {
-                    let mut own = Privileges::default();
-                    for descriptor in descriptors.values() {
-                        own.merge(Privileges::from_role_descriptor(descriptor));
-                    }
-                    layers.push(own);
-                }
-                let roles = descriptors
-                    .as_object()
-                    .map(|it| it.keys().cloned().collect())
-                    .unwrap_or_default();
-                Ok(Some(Principal::new(
-                    row.username,
-                    roles,
-                    Some(row.id),
-                    layers,
-                    row.expires_at,
-                )))
+                Ok(api_key_principal(row))
             }
         }
+    }
+
+    /// Who queued an execution, as they are now (their current roles; the key's
+    /// limits), to run it with their rights. `None` when the user is gone or
+    /// disabled, or the key expired or was invalidated.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn principal_for(
+        &self,
+        username: &str,
+        api_key_id: Option<&str>,
+    ) -> Result<Option<Arc<Principal>>, StoreError> {
+        if !self.enabled {
+            return Ok(Some(self.unrestricted.clone()));
+        }
+        let principal = match api_key_id {
+            Some(id) => self
+                .store
+                .api_key(id)
+                .await?
+                .filter(|row| row.username == username)
+                .and_then(api_key_principal),
+            None => match self.store.user(username).await?.filter(|it| it.enabled) {
+                Some(user) => Some(self.user_principal(user).await?),
+                None => None,
+            },
+        };
+        Ok(principal.map(Arc::new))
+    }
+
+    async fn user_principal(&self, user: UserRow) -> Result<Principal, StoreError> {
+        let roles: Vec<String> = serde_json::from_str(&user.roles).unwrap_or_default();
+        let privileges = self.privileges_of(&roles).await?;
+        Ok(Principal::new(
+            user.username,
+            roles,
+            None,
+            vec![privileges],
+            None,
+        ))
     }
 
     /// What a list of role names grants together. Unknown names grant nothing.
@@ -284,4 +282,45 @@ impl Security {
 
 fn now_millis() -> i64 {
     crate::timestamp::epoch_millis(std::time::SystemTime::now())
+}
+
+/// An API key's rights: its owner's roles when it was made, limited by its own role
+/// descriptors. `None` when it expired or was invalidated.
+fn api_key_principal(row: ApiKeyRow) -> Option<Principal> {
+    let now = now_millis();
+    if row.invalidated_at.is_some() || row.expires_at.is_some_and(|at| at <= now) {
+        return None;
+    }
+    let limited_by: Value = serde_json::from_str(&row.limited_by).unwrap_or_default();
+    let owner_roles: Vec<String> =
+        serde_json::from_value(limited_by["roles"].clone()).unwrap_or_default();
+    let mut owner = Privileges::default();
+    for role in &owner_roles {
+        if role == SUPERUSER_ROLE {
+            owner.merge(Privileges::superuser());
+        } else if let Some(body) = limited_by["descriptors"].get(role) {
+            owner.merge(Privileges::from_kibana_role(body));
+        }
+    }
+    let mut layers = vec![owner];
+    let descriptors: Value =
+        serde_json::from_str(&row.role_descriptors).unwrap_or_default();
+    if let Some(descriptors) = descriptors.as_object().filter(|it| !it.is_empty()) {
+        let mut own = Privileges::default();
+        for descriptor in descriptors.values() {
+            own.merge(Privileges::from_role_descriptor(descriptor));
+        }
+        layers.push(own);
+    }
+    let roles = descriptors
+        .as_object()
+        .map(|it| it.keys().cloned().collect())
+        .unwrap_or_default();
+    Some(Principal::new(
+        row.username,
+        roles,
+        Some(row.id),
+        layers,
+        row.expires_at,
+    ))
 }

@@ -4,9 +4,27 @@
 //! The store knows SQL and nothing about connector types or HTTP. Secrets reach it
 //! already sealed.
 
+/// Runs the same statements (one SQL text for both backends) on whichever pool the store has.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite(store) => {
+                let $pool = &store.pool;
+                $body
+            }
+            Store::Postgres(store) => {
+                let $pool = &store.pool;
+                $body
+            }
+        }
+    };
+}
+
 mod cache;
+mod execution_log;
 mod known_spaces;
 mod postgres;
+mod queue;
 mod security;
 mod sqlite;
 
@@ -16,6 +34,8 @@ use sqlx::migrate::{Migrate, MigrateError, Migrator};
 
 pub use self::{
     postgres::PostgresStore,
+    execution_log::{LogEntryRow, LogField, LogFilter, LogQuery, LogSort, OutcomeCounts},
+    queue::{ClaimedExecution, ExecutionRow, Finish, NewExecution},
     security::{ApiKeyRow, RoleRow, SpaceRow, UserRow},
     sqlite::SqliteStore,
 };

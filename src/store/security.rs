@@ -43,22 +43,6 @@ pub struct SpaceRow {
     pub attributes: String,
 }
 
-/// Runs the same statements on whichever pool the store has.
-macro_rules! on_pool {
-    ($store:expr, |$pool:ident| $body:expr) => {
-        match $store {
-            Store::Sqlite(store) => {
-                let $pool = &store.pool;
-                $body
-            }
-            Store::Postgres(store) => {
-                let $pool = &store.pool;
-                $body
-            }
-        }
-    };
-}
-
 const API_KEY_COLUMNS: &str = "id, name, key_hash, username, role_descriptors, limited_by, metadata, created_at, expires_at, invalidated_at";
 
 fn now_millis() -> i64 {

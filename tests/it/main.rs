@@ -23,6 +23,7 @@ mod nodes;
 mod paging;
 mod persistence;
 mod preconfigured;
+mod queue;
 mod readme;
 mod request_rules;
 mod security;

@@ -1,0 +1,327 @@
+//! The part of KQL (Kibana Query Language) that filters the execution log: `and`,
+//! `or`, `not`, parentheses, `field: value`, `field: "a phrase"`, `field: *`,
+//! wildcards, and `field: (a or b)`. That covers what Kibana's connector log page
+//! sends (`event.outcome: failure`, `(message: "x" OR error.message: "x")`, ...).
+//!
+//! Fields are the event log's names. Text fields (`message`, `error.message`) match
+//! a case-insensitive substring, others the whole value. A field the log does not
+//! have matches nothing, as an unmapped field does in Elasticsearch.
+
+use crate::store::{LogField, LogFilter};
+
+/// Parses a filter. The error is the whole text that failed, for Kibana's message.
+///
+/// # Errors
+/// When the text is not KQL this parser understands.
+pub fn parse(text: &str) -> Result<LogFilter, ()> {
+    let tokens = tokenize(text)?;
+    let mut parser = Parser { tokens, at: 0 };
+    let filter = parser.or()?;
+    if parser.at == parser.tokens.len() {
+        Ok(filter)
+    } else {
+        Err(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Open,
+    Close,
+    Colon,
+    /// A bare word; `*` inside is a wildcard.
+    Word(String),
+    /// A quoted phrase: no wildcards.
+    Phrase(String),
+}
+
+fn tokenize(text: &str) -> Result<Vec<Token>, ()> {
+    let mut tokens = Vec::new();
+    let mut characters = text.chars().peekable();
+    while let Some(&next) = characters.peek() {
+        match next {
+            _ if next.is_whitespace() => {
+                characters.next();
+            }
+            '(' | ')' | ':' => {
+                characters.next();
+                tokens.push(match next {
+                    '(' => Token::Open,
+                    ')' => Token::Close,
+                    _ => Token::Colon,
+                });
+            }
+            '"' => {
+                characters.next();
+                let mut phrase = String::new();
+                loop {
+                    match characters.next().ok_or(())? {
+                        '"' => break,
+                        '\\' => phrase.push(characters.next().ok_or(())?),
+                        other => phrase.push(other),
+                    }
+                }
+                tokens.push(Token::Phrase(phrase));
+            }
+            _ => {
+                let mut word = String::new();
+                while let Some(&next) = characters.peek() {
+                    if next.is_whitespace() || matches!(next, '(' | ')' | ':' | '"') {
+                        break;
+                    }
+                    characters.next();
+                    if next == '\\' {
+                        // An escaped character is literal (a `*` too: kept escaped).
+                        let escaped = characters.next().ok_or(())?;
+                        if escaped == '*' {
+                            word.push('\\');
+                        }
+                        word.push(escaped);
+                    } else {
+                        word.push(next);
+                    }
+                }
+                tokens.push(Token::Word(word));
+            }
+        }
+    }
+    Ok(tokens)
+}
+
+struct Parser {
+    tokens: Vec<Token>,
+    at: usize,
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.at)
+    }
+
+    fn keyword(&mut self, keyword: &str) -> bool {
+        let found = matches!(self.peek(), Some(Token::Word(word)) if word.eq_ignore_ascii_case(keyword));
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn expect(&mut self, token: &Token) -> Result<(), ()> {
+        if self.peek() == Some(token) {
+            self.at += 1;
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    fn or(&mut self) -> Result<LogFilter, ()> {
+        let mut parts = vec![self.and()?];
+        while self.keyword("or") {
+            parts.push(self.and()?);
+        }
+        Ok(one_or(parts, LogFilter::Any))
+    }
+
+    fn and(&mut self) -> Result<LogFilter, ()> {
+        let mut parts = vec![self.not()?];
+        while self.keyword("and") {
+            parts.push(self.not()?);
+        }
+        Ok(one_or(parts, LogFilter::All))
+    }
+
+    fn not(&mut self) -> Result<LogFilter, ()> {
+        if self.keyword("not") {
+            return Ok(LogFilter::Not(Box::new(self.not()?)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<LogFilter, ()> {
+        if self.peek() == Some(&Token::Open) {
+            self.at += 1;
+            let inner = self.or()?;
+            self.expect(&Token::Close)?;
+            return Ok(inner);
+        }
+        let Some(Token::Word(field)) = self.peek().cloned() else {
+            return Err(());
+        };
+        self.at += 1;
+        self.expect(&Token::Colon)?;
+        self.values(&field)
+    }
+
+    /// `value`, or `(value or value and value ...)` for one field.
+    fn values(&mut self, field: &str) -> Result<LogFilter, ()> {
+        if self.peek() != Some(&Token::Open) {
+            return self.value(field);
+        }
+        self.at += 1;
+        let mut alternatives = Vec::new();
+        let mut all = vec![self.value(field)?];
+        loop {
+            if self.keyword("or") {
+                alternatives.push(one_or(std::mem::take(&mut all), LogFilter::All));
+                all.push(self.value(field)?);
+            } else if self.keyword("and") {
+                all.push(self.value(field)?);
+            } else {
+                break;
+            }
+        }
+        alternatives.push(one_or(all, LogFilter::All));
+        self.expect(&Token::Close)?;
+        Ok(one_or(alternatives, LogFilter::Any))
+    }
+
+    fn value(&mut self, field: &str) -> Result<LogFilter, ()> {
+        let token = self.peek().cloned().ok_or(())?;
+        self.at += 1;
+        match token {
+            Token::Word(word) => Ok(condition(field, &word, true)),
+            Token::Phrase(phrase) => Ok(condition(field, &phrase, false)),
+            _ => Err(()),
+        }
+    }
+}
+
+fn one_or(mut parts: Vec<LogFilter>, combine: fn(Vec<LogFilter>) -> LogFilter) -> LogFilter {
+    if parts.len() == 1 {
+        parts.remove(0)
+    } else {
+        combine(parts)
+    }
+}
+
+/// `field: value` as a condition on log rows.
+fn condition(field: &str, value: &str, wildcards: bool) -> LogFilter {
+    // Kibana adds these itself; every row of this log satisfies them.
+    match field {
+        "event.provider" => return always_if(value == "actions"),
+        "event.action" => return always_if(value == "execute"),
+        "event.kind" => return always_if(value == "action"),
+        _ => {}
+    }
+    let (columns, text): (&[LogField], bool) = match field {
+        "event.outcome" => (&[LogField::Outcome], false),
+        "message" => (&[LogField::Message], true),
+        "error.message" => (&[LogField::ErrorMessage, LogField::ServiceMessage], true),
+        "kibana.action.id" => (&[LogField::ConnectorId], false),
+        "kibana.action.name" => (&[LogField::ConnectorName], false),
+        "kibana.action.type_id" => (&[LogField::TypeId], false),
+        "kibana.action.execution.uuid" => (&[LogField::ExecutionId], false),
+        "kibana.action.execution.source" => (&[LogField::Source], false),
+        "kibana.space_ids" => (&[LogField::SpaceId], false),
+        "user.name" => (&[LogField::Username], false),
+        _ => return LogFilter::Never,
+    };
+    let conditions = columns
+        .iter()
+        .map(|&column| {
+            if wildcards && value == "*" {
+                return LogFilter::Exists(column);
+            }
+            let pattern = like_pattern(&value.to_lowercase(), wildcards);
+            LogFilter::Like(column, if text { format!("%{pattern}%") } else { pattern })
+        })
+        .collect();
+    one_or(conditions, LogFilter::Any)
+}
+
+fn always_if(condition: bool) -> LogFilter {
+    if condition {
+        LogFilter::All(Vec::new())
+    } else {
+        LogFilter::Never
+    }
+}
+
+/// A SQL `LIKE` pattern (escape `\`) for a value; unescaped `*` is a wildcard.
+fn like_pattern(value: &str, wildcards: bool) -> String {
+    let mut pattern = String::with_capacity(value.len());
+    let mut characters = value.chars();
+    while let Some(character) = characters.next() {
+        match character {
+            '\\' => {
+                if let Some(escaped) = characters.next() {
+                    push_literal(&mut pattern, escaped);
+                }
+            }
+            '*' if wildcards => pattern.push('%'),
+            other => push_literal(&mut pattern, other),
+        }
+    }
+    pattern
+}
+
+fn push_literal(pattern: &mut String, character: char) {
+    if matches!(character, '%' | '_' | '\\') {
+        pattern.push('\\');
+    }
+    pattern.push(character);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn like(field: LogField, pattern: &str) -> LogFilter {
+        LogFilter::Like(field, pattern.to_owned())
+    }
+
+    #[test]
+    fn reads_what_kibanas_log_page_sends() {
+        assert_eq!(
+            parse("event.outcome: failure").unwrap(),
+            like(LogField::Outcome, "failure")
+        );
+        assert_eq!(
+            parse(r#"(message: "50% \"off\"" OR error.message: "x")"#).unwrap(),
+            LogFilter::Any(vec![
+                like(LogField::Message, "%50\\% \"off\"%"),
+                LogFilter::Any(vec![
+                    like(LogField::ErrorMessage, "%x%"),
+                    like(LogField::ServiceMessage, "%x%"),
+                ]),
+            ])
+        );
+        assert_eq!(
+            parse("kibana.alerting.outcome:success OR (event.outcome: success AND NOT kibana.alerting.outcome:*)").unwrap(),
+            LogFilter::Any(vec![
+                LogFilter::Never,
+                LogFilter::All(vec![
+                    like(LogField::Outcome, "success"),
+                    LogFilter::Not(Box::new(LogFilter::Never)),
+                ]),
+            ])
+        );
+    }
+
+    #[test]
+    fn reads_value_lists_wildcards_and_escapes() {
+        assert_eq!(
+            parse("event.outcome: (success or failure)").unwrap(),
+            LogFilter::Any(vec![
+                like(LogField::Outcome, "success"),
+                like(LogField::Outcome, "failure"),
+            ])
+        );
+        assert_eq!(
+            parse(r"kibana.action.name: My\ Hook*_1").unwrap(),
+            like(LogField::ConnectorName, "my hook%\\_1")
+        );
+        assert_eq!(
+            parse("user.name: *").unwrap(),
+            LogFilter::Exists(LogField::Username)
+        );
+    }
+
+    #[test]
+    fn refuses_what_is_not_kql() {
+        for text in ["foo:(", "a:b and", "(a:b", "a:b)", "\"open", ":x", "a b"] {
+            assert!(parse(text).is_err(), "{text}");
+        }
+    }
+}
