@@ -3,11 +3,11 @@
 
 use std::{
     collections::BTreeMap,
-    sync::Arc,
     future::Future,
     io::Write,
     net::SocketAddr,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use aes_gcm::aead::{OsRng, rand_core::RngCore};

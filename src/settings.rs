@@ -574,7 +574,10 @@ fn settings_schema() -> Schema {
                             "queue",
                             object([
                                 ("concurrency", number().default(50).check(concurrency)),
-                                ("perConnectorConcurrency", maybe(number().check(concurrency))),
+                                (
+                                    "perConnectorConcurrency",
+                                    maybe(number().check(concurrency)),
+                                ),
                                 ("pollInterval", duration_setting("500ms")),
                                 ("leaseDuration", duration_setting("30s")),
                                 ("shutdownGracePeriod", duration_setting("10s")),
@@ -641,7 +644,10 @@ fn queue_settings(checked: &Value) -> QueueSettings {
         backoff_first: time("xpack.actions.queue.backoff.first", defaults.backoff_first),
         backoff_base: time("xpack.actions.queue.backoff.base", defaults.backoff_base),
         backoff_max: time("xpack.actions.queue.backoff.max", defaults.backoff_max),
-        log_retention: time("xpack.actions.executionLog.retention", defaults.log_retention),
+        log_retention: time(
+            "xpack.actions.executionLog.retention",
+            defaults.log_retention,
+        ),
     }
 }
 
@@ -938,6 +944,30 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
     ("xpack.actions.proxyBypassHosts", EnvironmentValue::Yaml),
     ("xpack.actions.proxyOnlyHosts", EnvironmentValue::Yaml),
     ("xpack.actions.ssl.verificationMode", EnvironmentValue::Text),
+    ("xpack.actions.run.maxAttempts", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.run.connectorTypeOverrides",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.queued.max", EnvironmentValue::Yaml),
+    ("xpack.actions.queue.concurrency", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.queue.perConnectorConcurrency",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.queue.pollInterval", EnvironmentValue::Yaml),
+    ("xpack.actions.queue.leaseDuration", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.queue.shutdownGracePeriod",
+        EnvironmentValue::Yaml,
+    ),
+    ("xpack.actions.queue.backoff.first", EnvironmentValue::Yaml),
+    ("xpack.actions.queue.backoff.base", EnvironmentValue::Yaml),
+    ("xpack.actions.queue.backoff.max", EnvironmentValue::Yaml),
+    (
+        "xpack.actions.executionLog.retention",
+        EnvironmentValue::Yaml,
+    ),
     (
         "xpack.actions.ssl.proxyVerificationMode",
         EnvironmentValue::Text,

@@ -89,7 +89,10 @@ pub async fn enqueue(
         .queue
         .enqueue(&space, &requester(&caller.0), vec![request_of(id, &body)])
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "execution_id": ids[0] }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "execution_id": ids[0] })),
+    ))
 }
 
 pub async fn bulk_enqueue(
@@ -128,5 +131,8 @@ pub async fn bulk_enqueue(
         .into_iter()
         .map(|id| json!({ "execution_id": id }))
         .collect();
-    Ok((StatusCode::ACCEPTED, Json(json!({ "executions": executions }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "executions": executions })),
+    ))
 }

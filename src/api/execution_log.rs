@@ -38,8 +38,11 @@ const ACTION_FILTER: &str = "event.provider: actions AND NOT event.action: execu
 /// Kibana's `parseDate`: what `Date.parse` reads (here: RFC 3339, a date and time
 /// without zone as UTC, or a date), else `<n>s|m|h|d` meaning that long ago.
 fn parse_date(text: &str, parameter: &str, now: SystemTime) -> Result<i64, ApiError> {
-    let invalid =
-        || ApiError::BadRequest(format!("Invalid date for parameter {parameter}: \"{text}\""));
+    let invalid = || {
+        ApiError::BadRequest(format!(
+            "Invalid date for parameter {parameter}: \"{text}\""
+        ))
+    };
     if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(millis_of(at));
     }
@@ -67,7 +70,9 @@ fn parse_date(text: &str, parameter: &str, now: SystemTime) -> Result<i64, ApiEr
     }
     let amount: u64 = digits.parse().map_err(|_| invalid())?;
     let ago = Duration::from_millis(amount.saturating_mul(unit));
-    Ok(epoch_millis(now.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH)))
+    Ok(epoch_millis(
+        now.checked_sub(ago).unwrap_or(SystemTime::UNIX_EPOCH),
+    ))
 }
 
 fn millis_of(at: OffsetDateTime) -> i64 {
@@ -93,7 +98,7 @@ fn filter(body: &Value) -> Result<Option<crate::store::LogFilter>, ApiError> {
     body["filter"]
         .as_str()
         .map(|text| {
-            kql::parse(text).map_err(|()| {
+            kql::parse(text).map_err(|kql::NotKql| {
                 ApiError::BadRequest(format!(
                     "Invalid kuery syntax for filter {text} AND ({ACTION_FILTER})"
                 ))
@@ -146,9 +151,7 @@ pub async fn execution(
         .await
         .map_err(ApiError::Store)?;
     if queued.is_none() && attempts.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "Execution [{id}] not found"
-        )));
+        return Err(ApiError::NotFound(format!("Execution [{id}] not found")));
     }
     // Oldest attempt first (the query breaks ties newest first).
     let mut attempts = attempts;
@@ -160,7 +163,10 @@ static CONNECTOR_LOG_QUERY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("date_start", maybe(string())),
         ("date_end", maybe(string())),
-        ("outcome", maybe(one_of([literal("success"), literal("failure")]))),
+        (
+            "outcome",
+            maybe(one_of([literal("success"), literal("failure")])),
+        ),
         ("filter", maybe(string())),
         ("page", number().default(1)),
         ("per_page", number().default(10)),
@@ -383,7 +389,16 @@ mod tests {
         assert_eq!(at("2023-11-14"), Some(1_699_920_000_000));
         assert_eq!(at("1d"), Some(1_700_000_000_000 - 86_400_000));
         assert_eq!(at("15m"), Some(1_700_000_000_000 - 900_000));
-        for invalid in ["now-1d", "0d", "01d", "1w", "", "foo", "1.5h", "1700000000000"] {
+        for invalid in [
+            "now-1d",
+            "0d",
+            "01d",
+            "1w",
+            "",
+            "foo",
+            "1.5h",
+            "1700000000000",
+        ] {
             assert_eq!(at(invalid), None, "{invalid}");
         }
         let Err(ApiError::BadRequest(message)) = parse_date("nope", "dateEnd", now) else {

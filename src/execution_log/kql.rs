@@ -9,18 +9,22 @@
 
 use crate::store::{LogField, LogFilter};
 
-/// Parses a filter. The error is the whole text that failed, for Kibana's message.
+/// The text is not KQL this parser understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotKql;
+
+/// Parses a filter.
 ///
 /// # Errors
 /// When the text is not KQL this parser understands.
-pub fn parse(text: &str) -> Result<LogFilter, ()> {
+pub fn parse(text: &str) -> Result<LogFilter, NotKql> {
     let tokens = tokenize(text)?;
     let mut parser = Parser { tokens, at: 0 };
     let filter = parser.or()?;
     if parser.at == parser.tokens.len() {
         Ok(filter)
     } else {
-        Err(())
+        Err(NotKql)
     }
 }
 
@@ -35,7 +39,7 @@ enum Token {
     Phrase(String),
 }
 
-fn tokenize(text: &str) -> Result<Vec<Token>, ()> {
+fn tokenize(text: &str) -> Result<Vec<Token>, NotKql> {
     let mut tokens = Vec::new();
     let mut characters = text.chars().peekable();
     while let Some(&next) = characters.peek() {
@@ -55,9 +59,9 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ()> {
                 characters.next();
                 let mut phrase = String::new();
                 loop {
-                    match characters.next().ok_or(())? {
+                    match characters.next().ok_or(NotKql)? {
                         '"' => break,
-                        '\\' => phrase.push(characters.next().ok_or(())?),
+                        '\\' => phrase.push(characters.next().ok_or(NotKql)?),
                         other => phrase.push(other),
                     }
                 }
@@ -72,7 +76,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, ()> {
                     characters.next();
                     if next == '\\' {
                         // An escaped character is literal (a `*` too: kept escaped).
-                        let escaped = characters.next().ok_or(())?;
+                        let escaped = characters.next().ok_or(NotKql)?;
                         if escaped == '*' {
                             word.push('\\');
                         }
@@ -99,23 +103,24 @@ impl Parser {
     }
 
     fn keyword(&mut self, keyword: &str) -> bool {
-        let found = matches!(self.peek(), Some(Token::Word(word)) if word.eq_ignore_ascii_case(keyword));
+        let found =
+            matches!(self.peek(), Some(Token::Word(word)) if word.eq_ignore_ascii_case(keyword));
         if found {
             self.at += 1;
         }
         found
     }
 
-    fn expect(&mut self, token: &Token) -> Result<(), ()> {
+    fn expect(&mut self, token: &Token) -> Result<(), NotKql> {
         if self.peek() == Some(token) {
             self.at += 1;
             Ok(())
         } else {
-            Err(())
+            Err(NotKql)
         }
     }
 
-    fn or(&mut self) -> Result<LogFilter, ()> {
+    fn or(&mut self) -> Result<LogFilter, NotKql> {
         let mut parts = vec![self.and()?];
         while self.keyword("or") {
             parts.push(self.and()?);
@@ -123,7 +128,7 @@ impl Parser {
         Ok(one_or(parts, LogFilter::Any))
     }
 
-    fn and(&mut self) -> Result<LogFilter, ()> {
+    fn and(&mut self) -> Result<LogFilter, NotKql> {
         let mut parts = vec![self.not()?];
         while self.keyword("and") {
             parts.push(self.not()?);
@@ -131,14 +136,14 @@ impl Parser {
         Ok(one_or(parts, LogFilter::All))
     }
 
-    fn not(&mut self) -> Result<LogFilter, ()> {
+    fn not(&mut self) -> Result<LogFilter, NotKql> {
         if self.keyword("not") {
             return Ok(LogFilter::Not(Box::new(self.not()?)));
         }
         self.primary()
     }
 
-    fn primary(&mut self) -> Result<LogFilter, ()> {
+    fn primary(&mut self) -> Result<LogFilter, NotKql> {
         if self.peek() == Some(&Token::Open) {
             self.at += 1;
             let inner = self.or()?;
@@ -146,7 +151,7 @@ impl Parser {
             return Ok(inner);
         }
         let Some(Token::Word(field)) = self.peek().cloned() else {
-            return Err(());
+            return Err(NotKql);
         };
         self.at += 1;
         self.expect(&Token::Colon)?;
@@ -154,7 +159,7 @@ impl Parser {
     }
 
     /// `value`, or `(value or value and value ...)` for one field.
-    fn values(&mut self, field: &str) -> Result<LogFilter, ()> {
+    fn values(&mut self, field: &str) -> Result<LogFilter, NotKql> {
         if self.peek() != Some(&Token::Open) {
             return self.value(field);
         }
@@ -176,13 +181,13 @@ impl Parser {
         Ok(one_or(alternatives, LogFilter::Any))
     }
 
-    fn value(&mut self, field: &str) -> Result<LogFilter, ()> {
-        let token = self.peek().cloned().ok_or(())?;
+    fn value(&mut self, field: &str) -> Result<LogFilter, NotKql> {
+        let token = self.peek().cloned().ok_or(NotKql)?;
         self.at += 1;
         match token {
             Token::Word(word) => Ok(condition(field, &word, true)),
             Token::Phrase(phrase) => Ok(condition(field, &phrase, false)),
-            _ => Err(()),
+            _ => Err(NotKql),
         }
     }
 }
@@ -224,7 +229,14 @@ fn condition(field: &str, value: &str, wildcards: bool) -> LogFilter {
                 return LogFilter::Exists(column);
             }
             let pattern = like_pattern(&value.to_lowercase(), wildcards);
-            LogFilter::Like(column, if text { format!("%{pattern}%") } else { pattern })
+            LogFilter::Like(
+                column,
+                if text {
+                    format!("%{pattern}%")
+                } else {
+                    pattern
+                },
+            )
         })
         .collect();
     one_or(conditions, LogFilter::Any)

@@ -109,9 +109,7 @@ struct Described<'a> {
 }
 
 fn entry_of(attempt: &Attempt<'_>, described: Described<'_>) -> LogEntryRow {
-    let Described {
-        type_id, name, ..
-    } = described;
+    let Described { type_id, name, .. } = described;
     // Kibana's event messages.
     let message = if described.failed {
         format!(
@@ -119,7 +117,10 @@ fn entry_of(attempt: &Attempt<'_>, described: Described<'_>) -> LogEntryRow {
             attempt.connector_id
         )
     } else {
-        format!("action executed: {type_id}:{}: {name}", attempt.connector_id)
+        format!(
+            "action executed: {type_id}:{}: {name}",
+            attempt.connector_id
+        )
     };
     LogEntryRow {
         execution_id: attempt.execution_id.to_owned(),
@@ -134,7 +135,12 @@ fn entry_of(attempt: &Attempt<'_>, described: Described<'_>) -> LogEntryRow {
         schedule_delay_ms: attempt
             .schedule_delay
             .map(|it| i64::try_from(it.as_millis()).unwrap_or(i64::MAX)),
-        outcome: if described.failed { "failure" } else { "success" }.to_owned(),
+        outcome: if described.failed {
+            "failure"
+        } else {
+            "success"
+        }
+        .to_owned(),
         message,
         error_message: described.error_message.filter(|_| described.failed),
         service_message: described.service_message.filter(|_| described.failed),
@@ -189,7 +195,9 @@ impl Recorder {
     /// is dropped and a warning says so.
     pub fn log(&self, entry: LogEntryRow) {
         if self.sender.try_send(Record::Logged(entry)).is_err() {
-            tracing::warn!("The execution log is behind (is the database unavailable?); an entry was dropped.");
+            tracing::warn!(
+                "The execution log is behind (is the database unavailable?); an entry was dropped."
+            );
         }
     }
 
@@ -202,7 +210,9 @@ impl Recorder {
             entry,
         };
         if self.sender.send(record).await.is_err() {
-            tracing::error!("The execution log writer stopped; an attempt's outcome was not recorded.");
+            tracing::error!(
+                "The execution log writer stopped; an attempt's outcome was not recorded."
+            );
         }
     }
 }

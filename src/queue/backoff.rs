@@ -6,7 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use aes_gcm::aead::{OsRng, rand_core::RngCore};
 
-use crate::{connector_types::Retry, settings::QueueSettings, store::Finish, timestamp::epoch_millis};
+use crate::{
+    connector_types::Retry, settings::QueueSettings, store::Finish, timestamp::epoch_millis,
+};
 
 /// The queue's next step for an attempt that ended with `retry` (`None` for success).
 pub fn next_step(
@@ -26,9 +28,9 @@ pub fn next_step(
     match retry {
         None | Some(Retry::No) => Finish::Failed,
         Some(Retry::At(at)) => Finish::RetryAt(epoch_millis(at.max(now))),
-        Some(Retry::Yes) => {
-            Finish::RetryAt(epoch_millis(now + delay(attempts, settings, random_fraction())))
-        }
+        Some(Retry::Yes) => Finish::RetryAt(epoch_millis(
+            now + delay(attempts, settings, random_fraction()),
+        )),
     }
 }
 
@@ -74,16 +76,29 @@ mod tests {
         let settings = QueueSettings::default();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let later = now + Duration::from_secs(42);
-        assert_eq!(next_step(true, None, 1, 3, now, &settings), Finish::Succeeded);
+        assert_eq!(
+            next_step(true, None, 1, 3, now, &settings),
+            Finish::Succeeded
+        );
         assert_eq!(next_step(false, None, 1, 3, now, &settings), Finish::Failed);
-        assert_eq!(next_step(false, Some(Retry::No), 1, 3, now, &settings), Finish::Failed);
+        assert_eq!(
+            next_step(false, Some(Retry::No), 1, 3, now, &settings),
+            Finish::Failed
+        );
         assert_eq!(
             next_step(false, Some(Retry::At(later)), 1, 3, now, &settings),
             at(1_042_000)
         );
         // A time already past means now.
         assert_eq!(
-            next_step(false, Some(Retry::At(SystemTime::UNIX_EPOCH)), 1, 3, now, &settings),
+            next_step(
+                false,
+                Some(Retry::At(SystemTime::UNIX_EPOCH)),
+                1,
+                3,
+                now,
+                &settings
+            ),
             at(1_000_000)
         );
         assert_eq!(
@@ -91,7 +106,10 @@ mod tests {
             at(1_030_000)
         );
         // The last attempt allowed ends it, whatever the result says.
-        assert_eq!(next_step(false, Some(Retry::Yes), 3, 3, now, &settings), Finish::Failed);
+        assert_eq!(
+            next_step(false, Some(Retry::Yes), 3, 3, now, &settings),
+            Finish::Failed
+        );
         assert_eq!(
             next_step(false, Some(Retry::At(later)), 3, 3, now, &settings),
             Finish::Failed

@@ -150,7 +150,7 @@ impl Queue {
                 idempotency_key: item.idempotency_key,
                 username: requester.username.clone(),
                 api_key_id: requester.api_key_id.clone(),
-                max_attempts: i64::from(self.max_attempts(&connector_type.info().id)),
+                max_attempts: i64::from(self.max_attempts(connector_type.info().id)),
                 created_at: now,
             });
         }

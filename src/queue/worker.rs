@@ -30,6 +30,11 @@ const CLAIM_BATCH: usize = 100;
 /// login is remembered).
 const PRINCIPAL_TTL: Duration = Duration::from_secs(30);
 
+/// A username and, for API keys, the key's id.
+type RequesterKey = (String, Option<String>);
+/// When a requester was looked up, and who they were (`None`: gone).
+type RememberedPrincipal = (Instant, Option<Arc<Principal>>);
+
 pub struct Worker {
     store: Store,
     service: Arc<ConnectorService>,
@@ -39,7 +44,7 @@ pub struct Worker {
     /// This node's lease owner id.
     owner: String,
     wake: Arc<Notify>,
-    principals: Mutex<HashMap<(String, Option<String>), (Instant, Option<Arc<Principal>>)>>,
+    principals: Mutex<HashMap<RequesterKey, RememberedPrincipal>>,
     /// Attempts running per connector, for `perConnectorConcurrency`.
     running: Mutex<HashMap<String, usize>>,
 }
@@ -89,7 +94,12 @@ impl Worker {
                 let now = now_millis();
                 match self
                     .store
-                    .claim(&self.owner, now, now + millis(self.settings.lease), free as i64)
+                    .claim(
+                        &self.owner,
+                        now,
+                        now + millis(self.settings.lease),
+                        free as i64,
+                    )
                     .await
                 {
                     Ok(claimed) => {
@@ -255,8 +265,14 @@ impl Worker {
                 message: Operation::Execute.refusal(type_id.as_deref()),
             });
         };
-        match executor::run(&self.service, space, connector_id, &params, principal.as_ref())
-            .await
+        match executor::run(
+            &self.service,
+            space,
+            connector_id,
+            &params,
+            principal.as_ref(),
+        )
+        .await
         {
             Ok(run) => Ok(run),
             Err(ServiceError::Store(error)) => Err(Refused::Unavailable(error)),
@@ -265,10 +281,7 @@ impl Worker {
     }
 
     /// Whoever queued an execution, with their current rights (remembered briefly).
-    async fn principal(
-        &self,
-        requester: &Requester,
-    ) -> Result<Option<Arc<Principal>>, StoreError> {
+    async fn principal(&self, requester: &Requester) -> Result<Option<Arc<Principal>>, StoreError> {
         // Queued with security off, an execution has no user; with security on again
         // it then finds nobody and may not run.
         let username = requester.username.clone().unwrap_or_default();

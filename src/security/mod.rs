@@ -303,8 +303,7 @@ fn api_key_principal(row: ApiKeyRow) -> Option<Principal> {
         }
     }
     let mut layers = vec![owner];
-    let descriptors: Value =
-        serde_json::from_str(&row.role_descriptors).unwrap_or_default();
+    let descriptors: Value = serde_json::from_str(&row.role_descriptors).unwrap_or_default();
     if let Some(descriptors) = descriptors.as_object().filter(|it| !it.is_empty()) {
         let mut own = Privileges::default();
         for descriptor in descriptors.values() {

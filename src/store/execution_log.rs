@@ -113,10 +113,18 @@ where
 {
     match filter {
         LogFilter::All(parts) | LogFilter::Any(parts) if parts.is_empty() => {
-            builder.push(if matches!(filter, LogFilter::All(_)) { "1 = 1" } else { "1 = 0" });
+            builder.push(if matches!(filter, LogFilter::All(_)) {
+                "1 = 1"
+            } else {
+                "1 = 0"
+            });
         }
         LogFilter::All(parts) | LogFilter::Any(parts) => {
-            let joiner = if matches!(filter, LogFilter::All(_)) { " AND " } else { " OR " };
+            let joiner = if matches!(filter, LogFilter::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
             builder.push("(");
             for (index, part) in parts.iter().enumerate() {
                 if index > 0 {
@@ -159,7 +167,8 @@ macro_rules! push_log_rows {
     ($transaction:expr, $rows:expr) => {{
         // Bind parameters are limited per statement (SQLite: 32766); 18 per row.
         for chunk in $rows.chunks(500) {
-            let mut insert = QueryBuilder::new(format!("INSERT INTO execution_log ({LOG_COLUMNS}) "));
+            let mut insert =
+                QueryBuilder::new(format!("INSERT INTO execution_log ({LOG_COLUMNS}) "));
             insert.push_values(chunk, |mut row, entry| {
                 row.push_bind(&entry.execution_id)
                     .push_bind(entry.attempt)

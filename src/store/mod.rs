@@ -33,8 +33,8 @@ use std::{path::Path, time::Duration};
 use sqlx::migrate::{Migrate, MigrateError, Migrator};
 
 pub use self::{
-    postgres::PostgresStore,
     execution_log::{LogEntryRow, LogField, LogFilter, LogQuery, LogSort, OutcomeCounts},
+    postgres::PostgresStore,
     queue::{ClaimedExecution, ExecutionRow, Finish, NewExecution},
     security::{ApiKeyRow, RoleRow, SpaceRow, UserRow},
     sqlite::SqliteStore,

@@ -108,10 +108,12 @@ impl Store {
                         }
                         // Expired: the key is free for a new execution.
                         Some((id, _)) => {
-                            sqlx::query("UPDATE executions SET idempotency_key = NULL WHERE id = $1")
-                                .bind(id)
-                                .execute(&mut *transaction)
-                                .await?;
+                            sqlx::query(
+                                "UPDATE executions SET idempotency_key = NULL WHERE id = $1",
+                            )
+                            .bind(id)
+                            .execute(&mut *transaction)
+                            .await?;
                         }
                         None => {}
                     }

@@ -24,6 +24,7 @@ mod paging;
 mod persistence;
 mod preconfigured;
 mod queue;
+mod queue_shutdown;
 mod readme;
 mod request_rules;
 mod security;

@@ -29,18 +29,19 @@ impl Cluster {
     }
 
     async fn node(&mut self, key: &str) -> ServerProcess {
+        self.node_with(key, &[]).await
+    }
+
+    async fn node_with(&mut self, key: &str, extra: &[(&str, &str)]) -> ServerProcess {
         let dir = tempfile::tempdir().unwrap();
-        let node = ServerProcess::serve(
-            dir.path(),
-            &[],
-            &[
-                ("SWITCHBOARD_SERVER_PORT", "0"),
-                ("SWITCHBOARD_DATABASE_URL", &self.url),
-                ("SWITCHBOARD_DATABASE_SCHEMA", &self.schema),
-                ("SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY", key),
-            ],
-        )
-        .await;
+        let mut environment = vec![
+            ("SWITCHBOARD_SERVER_PORT", "0"),
+            ("SWITCHBOARD_DATABASE_URL", self.url.as_str()),
+            ("SWITCHBOARD_DATABASE_SCHEMA", self.schema.as_str()),
+            ("SWITCHBOARD_XPACK_ENCRYPTEDSAVEDOBJECTS_ENCRYPTIONKEY", key),
+        ];
+        environment.extend_from_slice(extra);
+        let node = ServerProcess::serve(dir.path(), &[], &environment).await;
         self._dirs.push(dir);
         node
     }
@@ -297,4 +298,141 @@ async fn a_node_with_another_key_cannot_open_secrets_and_says_so() {
     assert_eq!(result["status"], "ok");
     a.stop().await;
     stranger.stop().await;
+}
+
+/// Waits (boundedly) until every execution has finished, on whichever node answers.
+async fn all_finished(node: &ServerProcess, ids: &[String]) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut finished = Vec::new();
+    for id in ids {
+        loop {
+            let (status, body) = node
+                .call(Method::GET, &format!("/api/actions/executions/{id}"), None)
+                .await;
+            if status == 200 && (body["status"] == "succeeded" || body["status"] == "failed") {
+                finished.push(body);
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} did not finish: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    finished
+}
+
+async fn enqueue_numbered(node: &ServerProcess, numbers: std::ops::Range<usize>) -> Vec<String> {
+    let executions: Vec<Value> = numbers
+        .map(|n| json!({ "connector_id": "sink", "params": { "body": n.to_string() } }))
+        .collect();
+    let (status, body) = node
+        .call(
+            Method::POST,
+            "/api/actions/_bulk_enqueue",
+            Some(json!({ "executions": executions })),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    body["executions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|it| it["execution_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn sink_connector(node: &ServerProcess, url: &str) {
+    let (status, body) = node
+        .call(
+            Method::POST,
+            "/api/actions/connector/sink",
+            Some(json!({ "name": "sink", "connector_type_id": ".webhook", "config": { "url": url } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn two_nodes_share_the_queue_and_run_each_execution_exactly_once() {
+    let Some(url) = postgres_url("two_nodes_share_the_queue_and_run_each_execution_exactly_once")
+    else {
+        return;
+    };
+    let sink = FakeServer::start(|_| Reply::status(200, "ok")).await;
+    let mut cluster = Cluster::new(url);
+    let fast = [("SWITCHBOARD_XPACK_ACTIONS_QUEUE_POLLINTERVAL", "20ms")];
+    let a = cluster.node_with(KEY, &fast).await;
+    let b = cluster.node_with(KEY, &fast).await;
+    sink_connector(&a, &sink.url("/count")).await;
+
+    let (first, second) = tokio::join!(
+        enqueue_numbered(&a, 0..500),
+        enqueue_numbered(&b, 500..1000)
+    );
+    sink.wait_for_requests(1000).await;
+    let ids: Vec<String> = first.into_iter().chain(second).collect();
+    let finished = all_finished(&a, &ids).await;
+
+    let mut bodies: Vec<usize> = sink
+        .requests()
+        .iter()
+        .map(|it| it.body.parse().unwrap())
+        .collect();
+    bodies.sort_unstable();
+    assert_eq!(
+        bodies,
+        (0..1000).collect::<Vec<_>>(),
+        "each execution arrives exactly once"
+    );
+    assert!(
+        finished
+            .iter()
+            .all(|it| it["status"] == "succeeded" && it["attempts"] == 1)
+    );
+}
+
+#[tokio::test]
+async fn a_killed_nodes_claimed_executions_complete_on_the_other_node() {
+    let Some(url) = postgres_url("a_killed_nodes_claimed_executions_complete_on_the_other_node")
+    else {
+        return;
+    };
+    // The first five requests (node a's) never get an answer; later ones do.
+    let sink = FakeServer::start({
+        let seen = std::sync::atomic::AtomicUsize::new(0);
+        move |_| {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 5 {
+                Reply::Hang
+            } else {
+                Reply::status(200, "ok")
+            }
+        }
+    })
+    .await;
+    let mut cluster = Cluster::new(url);
+    let settings = [
+        ("SWITCHBOARD_XPACK_ACTIONS_QUEUE_POLLINTERVAL", "20ms"),
+        ("SWITCHBOARD_XPACK_ACTIONS_QUEUE_LEASEDURATION", "1s"),
+    ];
+    let a = cluster.node_with(KEY, &settings).await;
+    sink_connector(&a, &sink.url("/count")).await;
+    let ids = enqueue_numbered(&a, 0..5).await;
+    sink.wait_for_requests(5).await;
+
+    a.stop().await;
+    let b = cluster.node_with(KEY, &settings).await;
+    sink.wait_for_requests(10).await;
+    let finished = all_finished(&b, &ids).await;
+
+    let mut bodies: Vec<String> = sink.requests().into_iter().map(|it| it.body).collect();
+    bodies.sort();
+    assert_eq!(bodies, ["0", "0", "1", "1", "2", "2", "3", "3", "4", "4"]);
+    for execution in &finished {
+        assert_eq!(execution["status"], "succeeded", "{execution}");
+        // The attempt cut short by the kill counts.
+        assert_eq!(execution["attempts"], 2, "{execution}");
+        assert_eq!(execution["log"].as_array().unwrap().len(), 1, "{execution}");
+    }
 }

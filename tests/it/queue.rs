@@ -93,15 +93,27 @@ async fn an_enqueued_execution_is_sent_once_and_its_status_and_log_say_so() {
     let execution = finished(&app, &execution_id).await;
 
     let request = sink.only_request();
-    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/hook"));
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/hook")
+    );
     assert_eq!(request.body, "{\"n\":1}");
     assert_eq!(execution["status"], "succeeded");
     assert_eq!(execution["source"], "queue");
-    assert_eq!((execution["attempts"].clone(), execution["max_attempts"].clone()), (json!(1), json!(3)));
+    assert_eq!(
+        (
+            execution["attempts"].clone(),
+            execution["max_attempts"].clone()
+        ),
+        (json!(1), json!(3))
+    );
     assert_eq!(execution["user"], "elastic");
     let entry = &execution["log"][0];
     assert_eq!(entry["outcome"], "success");
-    assert_eq!(entry["message"], format!("action executed: .webhook:{id}: queued hook"));
+    assert_eq!(
+        entry["message"],
+        format!("action executed: .webhook:{id}: queued hook")
+    );
     assert_eq!(entry["connector_type_id"], ".webhook");
     assert_eq!(entry["source"], "queue");
     assert!(entry["schedule_delay_ms"].is_i64());
@@ -135,7 +147,10 @@ async fn server_errors_are_retried_on_the_backoff_until_one_succeeds() {
             (3, "success".to_owned(), Value::Null),
         ]
     );
-    assert_eq!(execution["log"][0]["error_message"], "error calling webhook, retry later");
+    assert_eq!(
+        execution["log"][0]["error_message"],
+        "error calling webhook, retry later"
+    );
     assert_eq!(sink.requests().len(), 3);
 }
 
@@ -160,7 +175,12 @@ async fn retry_after_is_honoured() {
     assert_eq!(execution["status"], "succeeded");
     let first = &execution["log"][0];
     let retry_at = first["retry"].as_str().expect("a retry time");
-    assert!(first["error_message"].as_str().unwrap().starts_with("error calling webhook, retry at "));
+    assert!(
+        first["error_message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error calling webhook, retry at ")
+    );
     let second_started = execution["log"][1]["timestamp"].as_str().unwrap();
     // The second attempt starts no earlier than the time the service asked for.
     assert!(second_started >= retry_at, "{second_started} < {retry_at}");
@@ -174,11 +194,22 @@ async fn a_client_error_stops_at_once_and_max_attempts_are_respected() {
     let refused = webhook(&app, &refusing).await;
     let down = webhook(&app, &failing).await;
 
-    let once = finished(&app, &enqueue(&app, &refused, json!({ "params": { "body": "x" } })).await).await;
-    let twice = finished(&app, &enqueue(&app, &down, json!({ "params": { "body": "x" } })).await).await;
+    let once = finished(
+        &app,
+        &enqueue(&app, &refused, json!({ "params": { "body": "x" } })).await,
+    )
+    .await;
+    let twice = finished(
+        &app,
+        &enqueue(&app, &down, json!({ "params": { "body": "x" } })).await,
+    )
+    .await;
 
     assert_eq!(once["status"], "failed");
-    assert_eq!(outcomes(&once), vec![(1, "failure".to_owned(), Value::Null)]);
+    assert_eq!(
+        outcomes(&once),
+        vec![(1, "failure".to_owned(), Value::Null)]
+    );
     assert_eq!(refusing.requests().len(), 1);
     assert_eq!(twice["status"], "failed");
     assert_eq!(twice["max_attempts"], 2);
@@ -202,9 +233,19 @@ async fn a_connector_type_override_wins_over_max_attempts() {
     .await;
     let id = webhook(&app, &failing).await;
 
-    let execution = finished(&app, &enqueue(&app, &id, json!({ "params": { "body": "x" } })).await).await;
+    let execution = finished(
+        &app,
+        &enqueue(&app, &id, json!({ "params": { "body": "x" } })).await,
+    )
+    .await;
 
-    assert_eq!((execution["status"].clone(), execution["max_attempts"].clone()), (json!("failed"), json!(1)));
+    assert_eq!(
+        (
+            execution["status"].clone(),
+            execution["max_attempts"].clone()
+        ),
+        (json!("failed"), json!(1))
+    );
     assert_eq!(failing.requests().len(), 1);
 }
 
@@ -234,7 +275,9 @@ async fn beyond_queued_max_enqueue_answers_429_and_drops_nothing() {
     assert_error(&bulk, 429, message);
     sink.wait_for_requests(2).await;
     for execution_id in [first, second] {
-        let response = app.get(&format!("/api/actions/executions/{execution_id}")).await;
+        let response = app
+            .get(&format!("/api/actions/executions/{execution_id}"))
+            .await;
         assert_eq!(response.json()["status"], "running", "{}", response.text);
     }
 }
@@ -268,8 +311,16 @@ async fn an_idempotency_key_returns_the_first_execution_and_runs_it_once() {
     assert_ne!(for_other, first);
     finished(&app, &for_other).await;
     let bodies: Vec<String> = sink.requests().into_iter().map(|it| it.body).collect();
-    assert_eq!(bodies.iter().filter(|it| *it == "once").count(), 1, "{bodies:?}");
-    assert_eq!(bodies.iter().filter(|it| *it == "other").count(), 1, "{bodies:?}");
+    assert_eq!(
+        bodies.iter().filter(|it| *it == "once").count(),
+        1,
+        "{bodies:?}"
+    );
+    assert_eq!(
+        bodies.iter().filter(|it| *it == "other").count(),
+        1,
+        "{bodies:?}"
+    );
 }
 
 #[tokio::test]
@@ -277,9 +328,7 @@ async fn enqueue_refuses_what_execute_would_with_kibanas_messages() {
     let sink = FakeServer::start(|_| Reply::status(200, "ok")).await;
     let app = app_with(json!({})).await;
     let id = webhook(&app, &sink).await;
-    let log = app
-        .create_typed(".server-log", json!({}), json!({}))
-        .await;
+    let log = app.create_typed(".server-log", json!({}), json!({})).await;
 
     let no_params = app
         .post(&format!("/api/actions/connector/{id}/_enqueue"), json!({}))
@@ -351,9 +400,7 @@ async fn enqueue_refuses_what_execute_would_with_kibanas_messages() {
 #[tokio::test]
 async fn execute_runs_are_logged_under_the_id_in_their_header() {
     let app = app_with(json!({})).await;
-    let id = app
-        .create_typed(".server-log", json!({}), json!({}))
-        .await;
+    let id = app.create_typed(".server-log", json!({}), json!({})).await;
 
     let response = app
         .post(
@@ -361,20 +408,32 @@ async fn execute_runs_are_logged_under_the_id_in_their_header() {
             json!({ "params": { "message": "hello" } }),
         )
         .await;
-    let execution_id = response.headers["x-execution-id"].to_str().unwrap().to_owned();
+    let execution_id = response.headers["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let execution = finished(&app, &execution_id).await;
 
     assert_eq!(execution["status"], "succeeded");
     assert_eq!(execution["source"], "http_request");
-    assert_eq!(execution["log"][0]["message"], format!("action executed: .server-log:{id}: my .server-log"));
+    assert_eq!(
+        execution["log"][0]["message"],
+        format!("action executed: .server-log:{id}: my .server-log")
+    );
     let unknown = app.get("/api/actions/executions/not-an-execution").await;
     assert_error(&unknown, 404, "Execution [not-an-execution] not found");
     // Another space does not see it.
     app.create_space("elsewhere").await;
     let elsewhere = app
-        .get(&format!("/s/elsewhere/api/actions/executions/{execution_id}"))
+        .get(&format!(
+            "/s/elsewhere/api/actions/executions/{execution_id}"
+        ))
         .await;
-    assert_error(&elsewhere, 404, &format!("Execution [{execution_id}] not found"));
+    assert_error(
+        &elsewhere,
+        404,
+        &format!("Execution [{execution_id}] not found"),
+    );
 }
 
 /// Runs `count` executions of a server-log connector over `_execute`, alternating
@@ -404,13 +463,13 @@ async fn logged_runs(app: &TestApp, id: &str, count: usize) {
 #[tokio::test]
 async fn the_connector_log_filters_sorts_and_pages() {
     let app = app_with(json!({})).await;
-    let id = app
-        .create_typed(".server-log", json!({}), json!({}))
-        .await;
+    let id = app.create_typed(".server-log", json!({}), json!({})).await;
     logged_runs(&app, &id, 5).await;
 
     let failures = app
-        .get(&format!("/api/actions/connector/{id}/_execution_log?outcome=failure"))
+        .get(&format!(
+            "/api/actions/connector/{id}/_execution_log?outcome=failure"
+        ))
         .await
         .json();
     let page_two = app
@@ -420,7 +479,9 @@ async fn the_connector_log_filters_sorts_and_pages() {
         .await
         .json();
     let all_ascending = app
-        .get(&format!("/api/actions/connector/{id}/_execution_log?sort_order=asc"))
+        .get(&format!(
+            "/api/actions/connector/{id}/_execution_log?sort_order=asc"
+        ))
         .await
         .json();
     let kql = app
@@ -431,39 +492,69 @@ async fn the_connector_log_filters_sorts_and_pages() {
         .json();
 
     assert_eq!(failures["total"], 2);
-    assert!(failures["data"].as_array().unwrap().iter().all(|it| it["outcome"] == "failure"));
+    assert!(
+        failures["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|it| it["outcome"] == "failure")
+    );
     assert_eq!(
         failures["data"][0]["error_message"],
         "error validating action params: [message]: expected value of type [string] but got [undefined]"
     );
     assert_eq!(failures["data"][0]["retry"], false);
-    assert_eq!((page_two["page"].clone(), page_two["per_page"].clone(), page_two["total"].clone()), (json!(2), json!(2), json!(5)));
+    assert_eq!(
+        (
+            page_two["page"].clone(),
+            page_two["per_page"].clone(),
+            page_two["total"].clone()
+        ),
+        (json!(2), json!(2), json!(5))
+    );
     assert_eq!(page_two["data"].as_array().unwrap().len(), 2);
     assert_eq!(page_two["data"][0], all_ascending["data"][2]);
     assert_eq!(page_two["data"][1], all_ascending["data"][3]);
     assert_eq!(kql["total"], 2);
 
     let bad_page = app
-        .get(&format!("/api/actions/connector/{id}/_execution_log?per_page=0"))
+        .get(&format!(
+            "/api/actions/connector/{id}/_execution_log?per_page=0"
+        ))
         .await;
     let bad_outcome = app
-        .get(&format!("/api/actions/connector/{id}/_execution_log?outcome=maybe"))
+        .get(&format!(
+            "/api/actions/connector/{id}/_execution_log?outcome=maybe"
+        ))
         .await;
     let bad_date = app
-        .get(&format!("/api/actions/connector/{id}/_execution_log?date_start=yesterday"))
+        .get(&format!(
+            "/api/actions/connector/{id}/_execution_log?date_start=yesterday"
+        ))
         .await;
-    assert_error(&bad_page, 400, "[request query.per_page]: Value must be equal to or greater than [1].");
+    assert_error(
+        &bad_page,
+        400,
+        "[request query.per_page]: Value must be equal to or greater than [1].",
+    );
     assert_eq!(bad_outcome.status, 400, "{}", bad_outcome.text);
-    assert!(bad_outcome.json()["message"].as_str().unwrap().starts_with("[request query.outcome]: types that failed validation:"));
-    assert_error(&bad_date, 400, "Invalid date for parameter dateStart: \"yesterday\"");
+    assert!(
+        bad_outcome.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("[request query.outcome]: types that failed validation:")
+    );
+    assert_error(
+        &bad_date,
+        400,
+        "Invalid date for parameter dateStart: \"yesterday\"",
+    );
 }
 
 #[tokio::test]
 async fn kibanas_global_log_and_kpi_routes_answer_in_kibanas_shapes() {
     let app = app_with(json!({})).await;
-    let id = app
-        .create_typed(".server-log", json!({}), json!({}))
-        .await;
+    let id = app.create_typed(".server-log", json!({}), json!({})).await;
     logged_runs(&app, &id, 3).await;
 
     let logs = app
@@ -494,11 +585,26 @@ async fn kibanas_global_log_and_kpi_routes_answer_in_kibanas_shapes() {
     let keys: Vec<&str> = first.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["id", "timestamp", "duration_ms", "status", "message", "version", "source",
-         "schedule_delay_ms", "space_ids", "connector_name", "connector_id", "timed_out"]
+        [
+            "id",
+            "timestamp",
+            "duration_ms",
+            "status",
+            "message",
+            "version",
+            "source",
+            "schedule_delay_ms",
+            "space_ids",
+            "connector_name",
+            "connector_id",
+            "timed_out"
+        ]
     );
     assert_eq!(first["status"], "success");
-    assert_eq!(first["message"], format!("action executed: .server-log:{id}: my .server-log"));
+    assert_eq!(
+        first["message"],
+        format!("action executed: .server-log:{id}: my .server-log")
+    );
     assert_eq!(first["source"], "http_request");
     assert_eq!(first["space_ids"], json!(["default"]));
     assert_eq!(first["timed_out"], false);
@@ -506,9 +612,14 @@ async fn kibanas_global_log_and_kpi_routes_answer_in_kibanas_shapes() {
     assert_eq!(failed_only["total"], 1);
     assert_eq!(
         failed_only["data"][0]["message"],
-        format!("action execution failure: .server-log:{id}: my .server-log - error validating action params: [message]: expected value of type [string] but got [undefined]")
+        format!(
+            "action execution failure: .server-log:{id}: my .server-log - error validating action params: [message]: expected value of type [string] but got [undefined]"
+        )
     );
-    assert_eq!(kpi.json(), json!({ "success": 2, "unknown": 0, "failure": 1, "warning": 0 }));
+    assert_eq!(
+        kpi.json(),
+        json!({ "success": 2, "unknown": 0, "failure": 1, "warning": 0 })
+    );
 
     let bad_date = app
         .post(
@@ -529,15 +640,26 @@ async fn kibanas_global_log_and_kpi_routes_answer_in_kibanas_shapes() {
         )
         .await;
     let no_start = app
-        .post("/internal/actions/_global_connector_execution_kpi", json!({}))
+        .post(
+            "/internal/actions/_global_connector_execution_kpi",
+            json!({}),
+        )
         .await;
-    assert_error(&bad_date, 400, "Invalid date for parameter dateStart: \"now-1d\"");
+    assert_error(
+        &bad_date,
+        400,
+        "Invalid date for parameter dateStart: \"now-1d\"",
+    );
     assert_error(
         &bad_filter,
         400,
         "Invalid kuery syntax for filter foo:( AND (event.provider: actions AND NOT event.action: execute-start)",
     );
-    assert_error(&bad_page, 400, "[request body.page]: Value must be equal to or greater than [1].");
+    assert_error(
+        &bad_page,
+        400,
+        "[request body.page]: Value must be equal to or greater than [1].",
+    );
     assert_error(
         &no_start,
         400,
@@ -547,10 +669,10 @@ async fn kibanas_global_log_and_kpi_routes_answer_in_kibanas_shapes() {
 
 #[tokio::test]
 async fn old_log_entries_are_pruned_after_the_retention() {
-    let app = app_with(json!({ "xpack": { "actions": { "executionLog": { "retention": "1s" } } } })).await;
-    let id = app
-        .create_typed(".server-log", json!({}), json!({}))
-        .await;
+    let app =
+        app_with(json!({ "xpack": { "actions": { "executionLog": { "retention": "1s" } } } }))
+            .await;
+    let id = app.create_typed(".server-log", json!({}), json!({})).await;
     logged_runs(&app, &id, 1).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -561,7 +683,11 @@ async fn old_log_entries_are_pruned_after_the_retention() {
         if log.json()["total"] == 0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never pruned: {}", log.text);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never pruned: {}",
+            log.text
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -45,6 +45,8 @@ pub enum Reply {
     Chunked { status: u16, body: String },
     /// Never answers: for timeouts.
     Hang,
+    /// Answers with this status (empty body) after a while.
+    Delayed(Duration, u16),
 }
 
 impl Reply {
@@ -150,6 +152,13 @@ impl FakeServer {
                             .body(Body::new(ChunkedBody::new(body)))
                             .unwrap(),
                         Reply::Hang => std::future::pending().await,
+                        Reply::Delayed(delay, status) => {
+                            tokio::time::sleep(delay).await;
+                            Response::builder()
+                                .status(StatusCode::from_u16(status).unwrap())
+                                .body(Body::empty())
+                                .unwrap()
+                        }
                     }
                 }
             },

@@ -128,8 +128,25 @@ impl ServerProcess {
         self.lines.lock().unwrap().join("\n")
     }
 
+    /// Kills the process at once (SIGKILL, as `kill -9`).
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; returns its output.
+    pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().expect("the process is running");
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(sent.success());
+        let status = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the process exits in time")
+            .expect("the process can be waited for");
+        (status, self.output())
     }
 
     /// Sends a request (with `kbn-xsrf`) and returns the status and the JSON body
