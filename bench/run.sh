@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Switchboard's benchmark: `_execute` of a .webhook connector against nginx proxy_pass to
-# the same loopback sink, memory, start-up time, and store throughput at 10,000 and
-# 100,000 connectors on SQLite and PostgreSQL. Loopback only. Prints a report; writes
+# the same loopback sink, memory, start-up time, store throughput at 10,000 and
+# 100,000 connectors, and queued executions per second through one node, on SQLite
+# and PostgreSQL. Loopback only. Prints a report; writes
 # nothing to the repository.
 #
 #   bench/run.sh                 everything (PostgreSQL part needs root, like .ci/run)
@@ -147,7 +148,7 @@ kill "$SB_PID"; wait "$SB_PID" 2>/dev/null || true
 
 [ "${BENCH_STORE:-1}" = 0 ] && exit 0
 echo
-echo "== store: create, get and list at 10,000 and 100,000 connectors; opening secrets"
+echo "== store: create, get and list at 10,000 and 100,000 connectors; queued executions; opening secrets"
 target/release/examples/store_load sqlite "$WORK/store-sqlite"
 if [ "$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then
   DATABASE_URL=$(.ci/start-postgres)

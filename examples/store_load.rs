@@ -1,6 +1,7 @@
 //! Store throughput for the benchmark (`bench/run.sh`): create, get and list through
 //! the HTTP API of a release server with 10,000 and 100,000 connectors in one space,
-//! and the cost of opening one connector's secrets.
+//! queued executions per second through one node to a loopback sink, and the cost
+//! of opening one connector's secrets.
 //!
 //! `store_load sqlite <scratch dir>` or `store_load postgres <database URL>`.
 
@@ -40,10 +41,18 @@ async fn main() {
         }
     };
     println!("-- {backend}");
-    for size in SIZES {
+    // BENCH_QUEUE_ONLY=1 measures the queue alone.
+    let sizes = if std::env::var("BENCH_QUEUE_ONLY").is_ok_and(|it| it == "1") {
+        &[][..]
+    } else {
+        &SIZES[..]
+    };
+    for &size in sizes {
         let server = Server::start(&backend, &target, size);
         measure(&server, size).await;
     }
+    let server = Server::start(&backend, &target, 0);
+    measure_queue(&server).await;
     if backend == "sqlite" {
         measure_secrets();
     }
@@ -119,17 +128,7 @@ impl Server {
 }
 
 async fn measure(server: &Server, size: usize) {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        // elastic:bench-password
-        reqwest::header::HeaderValue::from_static("Basic ZWxhc3RpYzpiZW5jaC1wYXNzd29yZA=="),
-    );
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CREATORS)
-        .default_headers(headers)
-        .build()
-        .unwrap();
+    let client = bench_client();
     let space = client
         .post(format!("{}/api/spaces/space", server.base))
         .header("kbn-xsrf", "true")
@@ -225,6 +224,95 @@ async fn measure(server: &Server, size: usize) {
     );
 }
 
+/// Executions queued through one node.
+const QUEUED: usize = 20_000;
+const ENQUEUE_BATCH: usize = 500;
+
+/// Queued executions per second: `_bulk_enqueue` of `QUEUED` executions of a webhook
+/// to a loopback sink that counts what arrives, until the last one is delivered and
+/// until the log has recorded every one.
+async fn measure_queue(server: &Server) {
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_url = format!("http://{}/hook", sink.local_addr().unwrap());
+    let counter = delivered.clone();
+    tokio::spawn(async move {
+        let app = axum::Router::new().fallback(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { "ok" }
+        });
+        axum::serve(sink, app).await.unwrap();
+    });
+    let client = bench_client();
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", server.base))
+            .header("kbn-xsrf", "true")
+            .json(&body)
+            .send()
+    };
+    let created = post(
+        "/api/actions/connector/queued-hook",
+        json!({ "name": "queued", "connector_type_id": ".webhook", "config": { "url": sink_url } }),
+    )
+    .await
+    .unwrap();
+    assert!(created.status().is_success(), "{}", created.status());
+
+    let started = Instant::now();
+    let mut enqueuers = tokio::task::JoinSet::new();
+    for batch in 0..QUEUED / ENQUEUE_BATCH {
+        let request = post(
+            "/api/actions/_bulk_enqueue",
+            json!({ "executions": (0..ENQUEUE_BATCH)
+                .map(|n| json!({ "connector_id": "queued-hook", "params": { "body": format!("{batch}-{n}") } }))
+                .collect::<Vec<_>>() }),
+        );
+        enqueuers.spawn(async move { request.await.unwrap().status() });
+        // A few requests in flight at once, as several alerting systems would send.
+        while enqueuers.len() >= 4 {
+            let status = enqueuers.join_next().await.unwrap().unwrap();
+            assert_eq!(status, 202);
+        }
+    }
+    for status in enqueuers.join_all().await {
+        assert_eq!(status, 202);
+    }
+    let enqueued = started.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while delivered.load(Ordering::Relaxed) < QUEUED {
+        assert!(Instant::now() < deadline, "the queue did not drain");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = started.elapsed().as_secs_f64();
+    loop {
+        let kpi: Value = post(
+            "/internal/actions/_global_connector_execution_kpi",
+            json!({ "date_start": "1h" }),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        if kpi["success"].as_u64() == Some(QUEUED as u64) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the log did not record every run: {kpi}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recorded = started.elapsed().as_secs_f64();
+    println!(
+        "queue: {QUEUED} executions enqueued in {enqueued:.2} s ({:.0}/s), delivered in {drained:.2} s ({:.0}/s), all logged after {recorded:.2} s ({:.0}/s)",
+        QUEUED as f64 / enqueued,
+        QUEUED as f64 / drained,
+        QUEUED as f64 / recorded
+    );
+}
+
 /// Opening one connector's secrets: the AEAD pass and the JSON parse, as `_execute` does.
 fn measure_secrets() {
     let secret_box = SecretBox::new("a benchmark key of at least thirty-two characters", &[]);
@@ -248,6 +336,21 @@ fn measure_secrets() {
     }
     let per_open = started.elapsed().as_secs_f64() / f64::from(rounds) * 1e6;
     println!("open one connector's secrets (AES-256-GCM + JSON): {per_open:.2} µs");
+}
+
+/// A client logged in as the benchmark's superuser.
+fn bench_client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        // elastic:bench-password
+        reqwest::header::HeaderValue::from_static("Basic ZWxhc3RpYzpiZW5jaC1wYXNzd29yZA=="),
+    );
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(CREATORS)
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 fn millis(duration: Duration) -> f64 {
