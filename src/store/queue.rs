@@ -89,6 +89,12 @@ impl Store {
     async fn enqueue_once(&self, items: &[NewExecution]) -> Result<Vec<String>, StoreError> {
         on_pool!(self, |pool| {
             let mut transaction = pool.begin().await?;
+            // Take the write lock first: a SQLite transaction that read before writing
+            // fails at once (SQLITE_BUSY_SNAPSHOT, no waiting) if another connection
+            // wrote in between. A write statement locks even when it changes nothing.
+            sqlx::query("UPDATE executions SET state = state WHERE 1 = 0")
+                .execute(&mut *transaction)
+                .await?;
             let mut ids = Vec::with_capacity(items.len());
             for item in items {
                 if let Some(key) = &item.idempotency_key {

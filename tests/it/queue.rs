@@ -691,3 +691,32 @@ async fn old_log_entries_are_pruned_after_the_retention() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn concurrent_enqueues_with_keys_are_all_accepted_while_workers_write() {
+    let sink = FakeServer::start(|_| Reply::status(200, "ok")).await;
+    let app = Arc::new(app_with(json!({})).await);
+    let id = webhook(&app, &sink).await;
+
+    let mut requests = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let (app, id) = (app.clone(), id.clone());
+        requests.spawn(async move {
+            let body = json!({ "params": { "body": n.to_string() }, "idempotency_key": format!("key-{}", n % 20) });
+            app.post(&format!("/api/actions/connector/{id}/_enqueue"), body)
+                .await
+        });
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for response in requests.join_all().await {
+        assert_eq!(response.status, 202, "{}", response.text);
+        ids.insert(response.json()["execution_id"].as_str().unwrap().to_owned());
+    }
+
+    // Twenty keys: twenty executions, each run once.
+    assert_eq!(ids.len(), 20);
+    for execution_id in &ids {
+        assert_eq!(finished(&app, execution_id).await["status"], "succeeded");
+    }
+    assert_eq!(sink.requests().len(), 20);
+}
