@@ -720,3 +720,45 @@ async fn concurrent_enqueues_with_keys_are_all_accepted_while_workers_write() {
     }
     assert_eq!(sink.requests().len(), 20);
 }
+
+#[tokio::test]
+async fn per_connector_concurrency_holds_back_one_connector_but_not_the_others() {
+    let hung = FakeServer::start(|_| Reply::Hang).await;
+    let other = FakeServer::start(|_| Reply::status(200, "ok")).await;
+    let app =
+        app_with(json!({ "xpack": { "actions": { "queue": { "perConnectorConcurrency": 1 } } } }))
+            .await;
+    let slow = webhook(&app, &hung).await;
+    let quick = webhook(&app, &other).await;
+
+    let held: Vec<String> = [
+        enqueue(&app, &slow, json!({ "params": { "body": "1" } })).await,
+        enqueue(&app, &slow, json!({ "params": { "body": "2" } })).await,
+        enqueue(&app, &slow, json!({ "params": { "body": "3" } })).await,
+    ]
+    .into();
+    hung.wait_for_requests(1).await;
+    let ran = finished(
+        &app,
+        &enqueue(&app, &quick, json!({ "params": { "body": "q" } })).await,
+    )
+    .await;
+
+    assert_eq!(ran["status"], "succeeded");
+    // Meanwhile the hung connector's other executions were claimed and handed back
+    // again and again (every poll), never run beside the first.
+    assert_eq!(hung.requests().len(), 1);
+    for id in &held {
+        let execution = app
+            .get(&format!("/api/actions/executions/{id}"))
+            .await
+            .json();
+        // Waiting, or claimed for a moment before being handed back; a claim handed
+        // back is not an attempt.
+        assert!(
+            execution["status"] == "queued" || execution["status"] == "running",
+            "{execution}"
+        );
+        assert!(execution["attempts"].as_i64().unwrap() <= 1, "{execution}");
+    }
+}

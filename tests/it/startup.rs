@@ -176,7 +176,7 @@ async fn migrate_prepares_the_store_and_serve_refuses_a_schema_from_a_newer_bina
         run_to_exit(dir.path(), &["serve"], &[("SWITCHBOARD_SERVER_PORT", "0")]).await;
     assert_eq!(code, Some(78));
     assert!(
-        stderr.contains("the database schema is at version 9999, newer than this binary knows (up to 2): run a newer Switchboard"),
+        stderr.contains("the database schema is at version 9999, newer than this binary knows (up to 3): run a newer Switchboard"),
         "{stderr}"
     );
 }

@@ -166,7 +166,7 @@ async fn a_sqlite_schema_newer_than_the_binary_is_refused() {
 
     assert_eq!(
         error.to_string(),
-        "the database schema is at version 9999, newer than this binary knows (up to 2): run a newer Switchboard"
+        "the database schema is at version 9999, newer than this binary knows (up to 3): run a newer Switchboard"
     );
 }
 
@@ -195,7 +195,7 @@ async fn a_postgres_schema_newer_than_the_binary_is_refused() {
             error,
             StoreError::SchemaTooNew {
                 applied: 9999,
-                known: 2
+                known: 3
             }
         ),
         "{error}"
