@@ -250,7 +250,7 @@ impl Application {
         pruner.abort();
         // The router's and the worker's recorders are gone: the writer ends once it
         // has written what they handed over.
-        if tokio::time::timeout(std::time::Duration::from_secs(10), self.log_writer)
+        if tokio::time::timeout(std::time::Duration::from_secs(30), self.log_writer)
             .await
             .is_err()
         {
@@ -268,9 +268,9 @@ async fn prune_log(store: Store, retention: std::time::Duration) {
     );
     loop {
         tokio::time::sleep(every).await;
-        let before = crate::timestamp::epoch_millis(std::time::SystemTime::now())
-            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-        match store.prune_executions(before).await {
+        let now = crate::timestamp::epoch_millis(std::time::SystemTime::now());
+        let before = now.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        match store.prune_executions(before, now).await {
             Ok(0) => {}
             Ok(removed) => tracing::info!(removed, "Pruned the execution log."),
             Err(error) => {

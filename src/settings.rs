@@ -57,8 +57,9 @@ pub struct Settings {
 pub struct QueueSettings {
     /// `run.maxAttempts`: attempts for every type unless overridden.
     pub max_attempts: Option<u32>,
-    /// `run.connectorTypeOverrides`: `(type id, maxAttempts)`.
-    pub type_overrides: Vec<(String, u32)>,
+    /// `run.connectorTypeOverrides`: `(type id, maxAttempts)`; an entry without
+    /// `maxAttempts` falls back to `run.maxAttempts`, as in Kibana.
+    pub type_overrides: Vec<(String, Option<u32>)>,
     /// `queued.max`: executions queued or running, across nodes.
     pub queued_max: u64,
     /// Executions one node runs at once.
@@ -561,7 +562,7 @@ fn settings_schema() -> Schema {
                                     "connectorTypeOverrides",
                                     maybe(array(object([
                                         ("id", string()),
-                                        ("maxAttempts", number().check(attempts)),
+                                        ("maxAttempts", maybe(number().check(attempts))),
                                     ]))),
                                 ),
                             ]),
@@ -578,8 +579,11 @@ fn settings_schema() -> Schema {
                                     "perConnectorConcurrency",
                                     maybe(number().check(concurrency)),
                                 ),
-                                ("pollInterval", duration_setting("500ms")),
-                                ("leaseDuration", duration_setting("30s")),
+                                (
+                                    "pollInterval",
+                                    duration_setting("500ms").check(at_least_10ms),
+                                ),
+                                ("leaseDuration", duration_setting("30s").check(at_least_1s)),
                                 ("shutdownGracePeriod", duration_setting("10s")),
                                 (
                                     "backoff",
@@ -593,7 +597,7 @@ fn settings_schema() -> Schema {
                         ),
                         (
                             "executionLog",
-                            object([("retention", duration_setting("30d"))]),
+                            object([("retention", duration_setting("30d").check(at_least_1s))]),
                         ),
                     ]),
                 ),
@@ -626,7 +630,7 @@ fn queue_settings(checked: &Value) -> QueueSettings {
             .map(|entry| {
                 (
                     entry["id"].as_str().unwrap_or_default().to_owned(),
-                    entry["maxAttempts"].as_u64().unwrap_or(3) as u32,
+                    entry["maxAttempts"].as_u64().map(|it| it as u32),
                 )
             })
             .collect(),
@@ -656,6 +660,22 @@ fn attempts(value: &Value) -> Result<(), String> {
     match value.as_u64() {
         Some(1..=10) => Ok(()),
         _ => Err("must be a whole number from 1 to 10".to_owned()),
+    }
+}
+
+fn at_least_10ms(value: &Value) -> Result<(), String> {
+    duration_check(value)?;
+    match duration(value) {
+        Some(it) if it >= Duration::from_millis(10) => Ok(()),
+        _ => Err("must be at least 10ms".to_owned()),
+    }
+}
+
+fn at_least_1s(value: &Value) -> Result<(), String> {
+    duration_check(value)?;
+    match duration(value) {
+        Some(it) if it >= Duration::from_secs(1) => Ok(()),
+        _ => Err("must be at least 1s".to_owned()),
     }
 }
 

@@ -283,28 +283,50 @@ static GLOBAL_KPI_BODY: LazyLock<Schema> = LazyLock::new(|| {
     ])
 });
 
-/// The spaces a global query reads: `namespaces`, else the request's space. Unlike
-/// Kibana, which checks only the request's space, every space named must be one the
-/// caller may read.
-fn spaces(body: &Value, space: &str, caller: &Caller) -> Result<Vec<String>, ApiError> {
-    let spaces: Vec<String> = match body["namespaces"].as_array() {
-        Some(listed) if !listed.is_empty() => listed
+/// The spaces a global query reads: `namespaces`, else the request's space; an empty
+/// list means every space. Kibana checks only the request's space; here the spaces
+/// the caller may not read are left out (403 when none remains).
+async fn spaces(
+    state: &AppState,
+    body: &Value,
+    space: &str,
+    caller: &Caller,
+) -> Result<Vec<String>, ApiError> {
+    let listed: Vec<String> = match body["namespaces"].as_array() {
+        Some(listed) if listed.is_empty() => state
+            .store
+            .spaces()
+            .await
+            .map_err(ApiError::Store)?
+            .into_iter()
+            .map(|it| it.id)
+            .collect(),
+        Some(listed) => listed
             .iter()
             .filter_map(|it| it.as_str().map(str::to_owned))
             .collect(),
-        _ => vec![space.to_owned()],
+        None => vec![space.to_owned()],
     };
-    for space in &spaces {
-        caller.authorize(space, Operation::Get, None)?;
+    let readable: Vec<String> = listed
+        .into_iter()
+        .filter(|it| caller.0.may(it, Operation::Get))
+        .collect();
+    if readable.is_empty() {
+        return Err(ApiError::Forbidden(Operation::Get.refusal(None)));
     }
-    Ok(spaces)
+    Ok(readable)
 }
 
-fn global_query(body: &Value, space: &str, caller: &Caller) -> Result<LogQuery, ApiError> {
+async fn global_query(
+    state: &AppState,
+    body: &Value,
+    space: &str,
+    caller: &Caller,
+) -> Result<LogQuery, ApiError> {
     let (from, to) = date_range(body)?;
     let filter = filter(body)?;
     Ok(LogQuery {
-        space_ids: spaces(body, space, caller)?,
+        space_ids: spaces(state, body, space, caller).await?,
         from,
         to: Some(to),
         filter,
@@ -340,7 +362,7 @@ pub async fn global_logs(
         sort,
         offset: (page - 1).saturating_mul(per_page),
         limit: per_page.min(PER_PAGE_MAX),
-        ..global_query(&body, &space, &caller)?
+        ..global_query(&state, &body, &space, &caller).await?
     };
     let (total, rows) = state
         .store
@@ -361,7 +383,7 @@ pub async fn global_kpi(
 ) -> Result<Json<Value>, ApiError> {
     let body = check_body(&GLOBAL_KPI_BODY, &body)?;
     caller.authorize(&space, Operation::Get, None)?;
-    let query = global_query(&body, &space, &caller)?;
+    let query = global_query(&state, &body, &space, &caller).await?;
     let counts = state
         .store
         .count_log_outcomes(&query)

@@ -18,8 +18,15 @@ pub struct NotKql;
 /// # Errors
 /// When the text is not KQL this parser understands.
 pub fn parse(text: &str) -> Result<LogFilter, NotKql> {
+    if text.len() > MAX_LENGTH {
+        return Err(NotKql);
+    }
     let tokens = tokenize(text)?;
-    let mut parser = Parser { tokens, at: 0 };
+    let mut parser = Parser {
+        tokens,
+        at: 0,
+        depth: 0,
+    };
     let filter = parser.or()?;
     if parser.at == parser.tokens.len() {
         Ok(filter)
@@ -27,6 +34,12 @@ pub fn parse(text: &str) -> Result<LogFilter, NotKql> {
         Err(NotKql)
     }
 }
+
+/// Kibana's later limit on a filter's length.
+const MAX_LENGTH: usize = 8192;
+/// Parentheses and `not`s nest at most this deep: parsing (and the SQL it becomes)
+/// recurses, and a request must not be able to exhaust the stack.
+const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
@@ -68,21 +81,16 @@ fn tokenize(text: &str) -> Result<Vec<Token>, NotKql> {
                 tokens.push(Token::Phrase(phrase));
             }
             _ => {
+                // Kept as written, escapes included: they are read once, later.
                 let mut word = String::new();
                 while let Some(&next) = characters.peek() {
                     if next.is_whitespace() || matches!(next, '(' | ')' | ':' | '"') {
                         break;
                     }
                     characters.next();
+                    word.push(next);
                     if next == '\\' {
-                        // An escaped character is literal (a `*` too: kept escaped).
-                        let escaped = characters.next().ok_or(NotKql)?;
-                        if escaped == '*' {
-                            word.push('\\');
-                        }
-                        word.push(escaped);
-                    } else {
-                        word.push(next);
+                        word.push(characters.next().ok_or(NotKql)?);
                     }
                 }
                 tokens.push(Token::Word(word));
@@ -95,6 +103,7 @@ fn tokenize(text: &str) -> Result<Vec<Token>, NotKql> {
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -137,10 +146,17 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<LogFilter, NotKql> {
-        if self.keyword("not") {
-            return Ok(LogFilter::Not(Box::new(self.not()?)));
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(NotKql);
         }
-        self.primary()
+        let filter = if self.keyword("not") {
+            LogFilter::Not(Box::new(self.not()?))
+        } else {
+            self.primary()?
+        };
+        self.depth -= 1;
+        Ok(filter)
     }
 
     fn primary(&mut self) -> Result<LogFilter, NotKql> {
@@ -153,6 +169,7 @@ impl Parser {
         let Some(Token::Word(field)) = self.peek().cloned() else {
             return Err(NotKql);
         };
+        let field = unescape(&field);
         self.at += 1;
         self.expect(&Token::Colon)?;
         self.values(&field)
@@ -250,13 +267,15 @@ fn always_if(condition: bool) -> LogFilter {
     }
 }
 
-/// A SQL `LIKE` pattern (escape `\`) for a value; unescaped `*` is a wildcard.
+/// A SQL `LIKE` pattern (escape `\`) for a value. In a bare word (`wildcards`), `\x`
+/// is the character x and an unescaped `*` a wildcard; a phrase is taken as it is
+/// (the tokenizer read its escapes).
 fn like_pattern(value: &str, wildcards: bool) -> String {
     let mut pattern = String::with_capacity(value.len());
     let mut characters = value.chars();
     while let Some(character) = characters.next() {
         match character {
-            '\\' => {
+            '\\' if wildcards => {
                 if let Some(escaped) = characters.next() {
                     push_literal(&mut pattern, escaped);
                 }
@@ -266,6 +285,19 @@ fn like_pattern(value: &str, wildcards: bool) -> String {
         }
     }
     pattern
+}
+
+/// A bare word's text with its escapes read.
+fn unescape(word: &str) -> String {
+    let mut text = String::with_capacity(word.len());
+    let mut characters = word.chars();
+    while let Some(character) = characters.next() {
+        match character {
+            '\\' => text.extend(characters.next()),
+            other => text.push(other),
+        }
+    }
+    text
 }
 
 fn push_literal(pattern: &mut String, character: char) {
@@ -328,6 +360,28 @@ mod tests {
             parse("user.name: *").unwrap(),
             LogFilter::Exists(LogField::Username)
         );
+    }
+
+    #[test]
+    fn reads_escapes_once() {
+        // What Kibana's search box sends for `C:\temp`.
+        assert_eq!(
+            parse(r#"message: "C\:\\temp""#).unwrap(),
+            like(LogField::Message, r"%c:\\temp%")
+        );
+        assert_eq!(
+            parse(r"kibana.action.name: a\\b\*").unwrap(),
+            like(LogField::ConnectorName, r"a\\b*")
+        );
+    }
+
+    #[test]
+    fn refuses_nesting_that_would_exhaust_the_stack() {
+        let deep = format!("{}a:b{}", "(".repeat(10_000), ")".repeat(10_000));
+        assert_eq!(parse(&deep), Err(NotKql));
+        assert_eq!(parse(&"not ".repeat(5_000)), Err(NotKql));
+        let fine = format!("{}a:b{}", "(".repeat(20), ")".repeat(20));
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]

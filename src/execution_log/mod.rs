@@ -142,8 +142,16 @@ fn entry_of(attempt: &Attempt<'_>, described: Described<'_>) -> LogEntryRow {
         }
         .to_owned(),
         message,
-        error_message: described.error_message.filter(|_| described.failed),
-        service_message: described.service_message.filter(|_| described.failed),
+        error_message: described
+            .error_message
+            .filter(|_| described.failed)
+            .map(without_nul),
+        // A third party's text may hold anything, NUL included, which PostgreSQL text
+        // cannot store (and which would fail the whole batch).
+        service_message: described
+            .service_message
+            .filter(|_| described.failed)
+            .map(without_nul),
         error_source: described
             .error_source
             .filter(|_| described.failed)
@@ -155,6 +163,14 @@ fn entry_of(attempt: &Attempt<'_>, described: Described<'_>) -> LogEntryRow {
         }),
         username: attempt.requester.username.clone(),
         api_key_id: attempt.requester.api_key_id.clone(),
+    }
+}
+
+fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
     }
 }
 

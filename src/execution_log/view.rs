@@ -90,7 +90,10 @@ pub fn execution(queued: Option<&ExecutionRow>, attempts: &[LogEntryRow]) -> Val
 
 /// Kibana's `error.message`: the message, the service's, and the retry decision.
 fn kibana_error_message(row: &LogEntryRow) -> String {
-    let mut text = row.error_message.clone().unwrap_or_default();
+    let mut text = row
+        .error_message
+        .clone()
+        .unwrap_or_else(|| "unknown error running action".to_owned());
     if let Some(service_message) = &row.service_message {
         text.push_str(": ");
         text.push_str(service_message);

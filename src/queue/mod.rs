@@ -94,7 +94,7 @@ impl Queue {
             .type_overrides
             .iter()
             .find(|(id, _)| id == type_id)
-            .map(|(_, attempts)| *attempts)
+            .and_then(|(_, attempts)| *attempts)
             .or(self.settings.max_attempts)
             .unwrap_or(DEFAULT_MAX_ATTEMPTS)
     }

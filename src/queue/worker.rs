@@ -45,8 +45,40 @@ pub struct Worker {
     owner: String,
     wake: Arc<Notify>,
     principals: Mutex<HashMap<RequesterKey, RememberedPrincipal>>,
-    /// Attempts running per connector, for `perConnectorConcurrency`.
-    running: Mutex<HashMap<String, usize>>,
+    running: Mutex<Running>,
+}
+
+/// What this node runs now: the executions (whose leases it renews) and how many per
+/// connector (for `perConnectorConcurrency`).
+#[derive(Default)]
+struct Running {
+    ids: std::collections::BTreeSet<String>,
+    by_connector: HashMap<String, usize>,
+}
+
+impl Running {
+    fn admit(&mut self, id: &str, connector_id: &str, limit: Option<usize>) -> bool {
+        let count = self
+            .by_connector
+            .entry(connector_id.to_owned())
+            .or_default();
+        if limit.is_some_and(|limit| *count >= limit) {
+            return false;
+        }
+        *count += 1;
+        self.ids.insert(id.to_owned());
+        true
+    }
+
+    fn remove(&mut self, id: &str, connector_id: &str) {
+        self.ids.remove(id);
+        if let Some(count) = self.by_connector.get_mut(connector_id) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_connector.remove(connector_id);
+            }
+        }
+    }
 }
 
 fn now_millis() -> i64 {
@@ -86,12 +118,16 @@ impl Worker {
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let renewals = tokio::spawn(self.clone().renew_leases());
         let mut attempts = JoinSet::new();
+        // What each attempt task runs, to clean up after it (and to know, should it
+        // panic, which execution it was).
+        let mut tasks: HashMap<tokio::task::Id, ClaimedExecution> = HashMap::new();
         while !*stop.borrow() {
-            while attempts.try_join_next().is_some() {}
+            self.reap(&mut attempts, &mut tasks).await;
             let free = slots.available_permits().min(CLAIM_BATCH);
             let mut more_due = false;
             if free > 0 {
                 let now = now_millis();
+                let busy = self.busy_connectors();
                 match self
                     .store
                     .claim(
@@ -99,18 +135,25 @@ impl Worker {
                         now,
                         now + millis(self.settings.lease),
                         free as i64,
+                        &busy,
                     )
                     .await
                 {
                     Ok(claimed) => {
-                        more_due = claimed.len() == free;
+                        let mut started = 0;
                         for execution in claimed {
                             let permit = slots
                                 .clone()
                                 .try_acquire_owned()
                                 .expect("claimed no more than the free slots");
-                            self.start(&mut attempts, execution, permit).await;
+                            if self
+                                .start(&mut attempts, &mut tasks, execution, permit)
+                                .await
+                            {
+                                started += 1;
+                            }
                         }
+                        more_due = started == free;
                     }
                     Err(error) => {
                         tracing::warn!(error = %crate::errors::chain(&error), "Cannot claim queued executions; trying again.");
@@ -130,64 +173,136 @@ impl Worker {
             running = attempts.len(),
             "Stopped claiming queued executions; letting running ones finish."
         );
-        let finished = tokio::time::timeout(self.settings.shutdown_grace, async {
-            while attempts.join_next().await.is_some() {}
-        })
-        .await;
-        if finished.is_err() {
-            // Their leases lapse and another node (or the next start) runs them again.
-            tracing::warn!(
-                unfinished = attempts.len(),
-                "Queued executions still running at the end of the grace period are left to run again elsewhere."
-            );
-            attempts.abort_all();
+        let deadline = tokio::time::Instant::now() + self.settings.shutdown_grace;
+        while !attempts.is_empty() {
+            match tokio::time::timeout_at(deadline, attempts.join_next_with_id()).await {
+                Ok(Some(joined)) => self.after(joined, &mut tasks).await,
+                Ok(None) => break,
+                Err(_) => {
+                    // Handed back at once (this attempt not counted), so another node
+                    // or the next start runs them without waiting for the lease.
+                    tracing::warn!(
+                        unfinished = attempts.len(),
+                        "Queued executions still running at the end of the grace period are left to run again elsewhere."
+                    );
+                    attempts.abort_all();
+                    let now = now_millis();
+                    for (_, execution) in tasks.drain() {
+                        self.recorder
+                            .finished(execution.id, Finish::Release(now), None)
+                            .await;
+                    }
+                    break;
+                }
+            }
         }
         renewals.abort();
     }
 
-    /// Starts an attempt, unless its connector already runs as many as allowed here:
-    /// then it goes back to the queue for a moment.
+    /// Connectors at their `perConnectorConcurrency` here: not claimed for now.
+    fn busy_connectors(&self) -> Vec<String> {
+        let Some(limit) = self.settings.per_connector_concurrency else {
+            return Vec::new();
+        };
+        let running = self.running.lock().expect("never poisoned");
+        running
+            .by_connector
+            .iter()
+            .filter(|(_, count)| **count >= limit)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Cleans up after the attempts that ended.
+    async fn reap(
+        &self,
+        attempts: &mut JoinSet<()>,
+        tasks: &mut HashMap<tokio::task::Id, ClaimedExecution>,
+    ) {
+        while let Some(joined) = attempts.try_join_next_with_id() {
+            self.after(joined, tasks).await;
+        }
+    }
+
+    async fn after(
+        &self,
+        joined: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+        tasks: &mut HashMap<tokio::task::Id, ClaimedExecution>,
+    ) {
+        let (task, panicked) = match &joined {
+            Ok((task, ())) => (*task, false),
+            Err(error) => (error.id(), error.is_panic()),
+        };
+        let Some(execution) = tasks.remove(&task) else {
+            return;
+        };
+        self.running
+            .lock()
+            .expect("never poisoned")
+            .remove(&execution.id, &execution.connector_id);
+        if panicked {
+            // A bug, most likely in a connector type: running it again would do the
+            // same. Its outcome must still be recorded, or its lease would lapse and it
+            // would run again and again.
+            tracing::error!(connector_id = %execution.connector_id, "A queued execution failed unexpectedly; it is marked failed.");
+            let requester = Requester {
+                username: execution.username.clone(),
+                api_key_id: execution.api_key_id.clone(),
+            };
+            let attempt = Attempt {
+                execution_id: &execution.id,
+                number: execution.attempts,
+                space_id: &execution.space_id,
+                connector_id: &execution.connector_id,
+                source: Source::Queue,
+                schedule_delay: None,
+                requester: &requester,
+            };
+            let entry = execution_log::refusal_entry(
+                &attempt,
+                "",
+                "",
+                "an unexpected error occurred while running the action; see the server log"
+                    .to_owned(),
+            );
+            self.recorder
+                .finished(execution.id.clone(), Finish::Failed, Some(entry))
+                .await;
+        }
+    }
+
+    /// Starts an attempt, unless its connector already runs as many as allowed here
+    /// (several of one connector's came in one claim): then it goes back to the
+    /// queue for a moment. Returns whether it started.
     async fn start(
         self: &Arc<Self>,
         attempts: &mut JoinSet<()>,
+        tasks: &mut HashMap<tokio::task::Id, ClaimedExecution>,
         execution: ClaimedExecution,
         permit: OwnedSemaphorePermit,
-    ) {
-        if let Some(limit) = self.settings.per_connector_concurrency {
-            let admitted = {
-                let mut running = self.running.lock().expect("never poisoned");
-                let count = running.entry(execution.connector_id.clone()).or_default();
-                let admitted = *count < limit;
-                if admitted {
-                    *count += 1;
-                }
-                admitted
-            };
-            if !admitted {
-                let later = now_millis() + millis(self.settings.poll_interval);
-                self.recorder
-                    .finished(execution.id, Finish::Release(later), None)
-                    .await;
-                return;
-            }
+    ) -> bool {
+        let admitted = self.running.lock().expect("never poisoned").admit(
+            &execution.id,
+            &execution.connector_id,
+            self.settings.per_connector_concurrency,
+        );
+        if !admitted {
+            let later = now_millis() + millis(self.settings.poll_interval);
+            self.recorder
+                .finished(execution.id, Finish::Release(later), None)
+                .await;
+            return false;
         }
         let worker = self.clone();
-        attempts.spawn(async move {
-            let connector_id = execution.connector_id.clone();
+        let claimed = execution.clone();
+        let task = attempts.spawn(async move {
             worker.attempt(execution).await;
-            if worker.settings.per_connector_concurrency.is_some() {
-                let mut running = worker.running.lock().expect("never poisoned");
-                if let Some(count) = running.get_mut(&connector_id) {
-                    *count -= 1;
-                    if *count == 0 {
-                        running.remove(&connector_id);
-                    }
-                }
-            }
             drop(permit);
             // A slot is free: the claimer may take more.
             worker.wake.notify_one();
         });
+        tasks.insert(task.id(), claimed);
+        true
     }
 
     async fn attempt(&self, execution: ClaimedExecution) {
@@ -303,13 +418,18 @@ impl Worker {
         Ok(principal)
     }
 
-    /// Keeps this node's leases alive while it runs their executions.
+    /// Keeps this node's leases alive while it runs their executions (only those: an
+    /// execution whose outcome could not be recorded is left to lapse and run again).
     async fn renew_leases(self: Arc<Self>) {
         let every = self.settings.lease / 3;
         loop {
             tokio::time::sleep(every).await;
+            let ids: Vec<String> = {
+                let running = self.running.lock().expect("never poisoned");
+                running.ids.iter().cloned().collect()
+            };
             let until = now_millis() + millis(self.settings.lease);
-            if let Err(error) = self.store.renew_leases(&self.owner, until).await {
+            if let Err(error) = self.store.renew_leases(&self.owner, &ids, until).await {
                 tracing::warn!(error = %crate::errors::chain(&error), "Cannot renew the leases of running executions.");
             }
         }

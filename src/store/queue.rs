@@ -163,8 +163,9 @@ impl Store {
     }
 
     /// Claims up to `limit` due executions for `owner` until `lease_until`: queued ones
-    /// whose time has come, and running ones whose lease expired (their node died).
-    /// Each claim counts as an attempt.
+    /// whose time has come, and running ones whose lease expired (their node died)
+    /// while attempts remain; none of `busy_connectors`. Each claim counts as an
+    /// attempt.
     ///
     /// # Errors
     /// On database failure.
@@ -174,50 +175,94 @@ impl Store {
         now: i64,
         lease_until: i64,
         limit: i64,
+        busy_connectors: &[String],
     ) -> Result<Vec<ClaimedExecution>, StoreError> {
         // Only PostgreSQL has (and needs) row locks that other claimers skip.
         let locking = match self {
             Self::Sqlite(_) => "",
             Self::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         };
+        let busy = busy_connectors
+            .iter()
+            .enumerate()
+            .map(|(index, _)| format!("${}", index + 5))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let not_busy = if busy.is_empty() {
+            String::new()
+        } else {
+            format!("AND connector_id NOT IN ({busy})")
+        };
         let sql = format!(
             "UPDATE executions SET state = 'running', lease_owner = $1, lease_expires_at = $2, \
              attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM executions \
                WHERE state IN ('queued', 'running') AND run_at <= $3 \
-                 AND (state = 'queued' OR lease_expires_at < $3) \
+                 AND (state = 'queued' OR (lease_expires_at < $3 AND attempts < max_attempts)) \
+                 {not_busy} \
                ORDER BY run_at LIMIT $4 {locking}) \
              RETURNING {CLAIMED_COLUMNS}"
         );
         on_pool!(self, |pool| {
-            let mut claimed: Vec<ClaimedExecution> = sqlx::query_as(&sql)
+            // A node died during the last attempt allowed: that attempt counts, and
+            // there is none left (Kibana's task manager claims only tasks with
+            // attempts remaining).
+            sqlx::query(
+                "UPDATE executions SET state = 'failed', finished_at = $1, lease_owner = NULL, \
+                 lease_expires_at = NULL \
+                 WHERE state = 'running' AND lease_expires_at < $1 AND attempts >= max_attempts",
+            )
+            .bind(now)
+            .execute(pool)
+            .await?;
+            let mut query = sqlx::query_as(&sql)
                 .bind(owner)
                 .bind(lease_until)
                 .bind(now)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
+                .bind(limit);
+            for connector in busy_connectors {
+                query = query.bind(connector);
+            }
+            let mut claimed: Vec<ClaimedExecution> = query.fetch_all(pool).await?;
             // RETURNING gives no order; the oldest due run first.
             claimed.sort_by_key(|it| it.run_at);
             Ok(claimed)
         })
     }
 
-    /// Extends the leases of everything `owner` is running. Returns how many.
+    /// Extends `owner`'s leases on these executions (the ones it is running now).
+    /// Returns how many it still held.
     ///
     /// # Errors
     /// On database failure.
-    pub async fn renew_leases(&self, owner: &str, lease_until: i64) -> Result<u64, StoreError> {
+    pub async fn renew_leases(
+        &self,
+        owner: &str,
+        ids: &[String],
+        lease_until: i64,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
         on_pool!(self, |pool| {
-            let result = sqlx::query(
-                "UPDATE executions SET lease_expires_at = $1 \
-                 WHERE lease_owner = $2 AND state = 'running'",
-            )
-            .bind(lease_until)
-            .bind(owner)
-            .execute(pool)
-            .await?;
-            Ok(result.rows_affected())
+            let mut renewed = 0;
+            // Bounded statements; ids in order, as `finish` locks them (no deadlock).
+            for chunk in ids.chunks(500) {
+                let mut update =
+                    sqlx::QueryBuilder::new("UPDATE executions SET lease_expires_at = ");
+                update
+                    .push_bind(lease_until)
+                    .push(" WHERE state = 'running' AND lease_owner = ")
+                    .push_bind(owner)
+                    .push(" AND id IN (");
+                let mut listed = update.separated(", ");
+                for id in chunk {
+                    listed.push_bind(id);
+                }
+                update.push(")");
+                renewed += update.build().execute(pool).await?.rows_affected();
+            }
+            Ok(renewed)
         })
     }
 
@@ -234,10 +279,14 @@ impl Store {
         finished: &[(String, Finish)],
         log: &[LogEntryRow],
     ) -> Result<(), StoreError> {
+        // Rows locked in id order, as lease renewal locks them: no deadlock between
+        // the two on PostgreSQL.
+        let mut finished: Vec<&(String, Finish)> = finished.iter().collect();
+        finished.sort_by(|a, b| a.0.cmp(&b.0));
         on_pool!(self, |pool| {
             let mut transaction = pool.begin().await?;
-            for (id, finish) in finished {
-                let query = match *finish {
+            for (id, finish) in &finished {
+                let query = match finish {
                     Finish::Succeeded | Finish::Failed => sqlx::query(
                         "UPDATE executions SET state = $1, finished_at = $2, lease_owner = NULL, \
                          lease_expires_at = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
@@ -248,13 +297,13 @@ impl Store {
                         "failed"
                     })
                     .bind(now),
-                    Finish::RetryAt(at) => sqlx::query(
+                    &Finish::RetryAt(at) => sqlx::query(
                         "UPDATE executions SET state = $1, run_at = $2, lease_owner = NULL, \
                          lease_expires_at = NULL WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
                     )
                     .bind("queued")
                     .bind(at),
-                    Finish::Release(at) => sqlx::query(
+                    &Finish::Release(at) => sqlx::query(
                         "UPDATE executions SET state = $1, run_at = $2, attempts = attempts - 1, \
                          lease_owner = NULL, lease_expires_at = NULL \
                          WHERE id = $3 AND lease_owner = $4 AND state = 'running'",
@@ -293,19 +342,28 @@ impl Store {
         .await?))
     }
 
-    /// Deletes finished executions and log entries older than `before`, a bounded
-    /// batch at a time so writers are never held up long. Returns how many rows went.
+    /// Deletes finished executions and log entries older than `before` (executions
+    /// not before their idempotency key expires), a bounded batch at a time so
+    /// writers are never held up long. Returns how many rows went.
     ///
     /// # Errors
     /// On database failure.
-    pub async fn prune_executions(&self, before: i64) -> Result<u64, StoreError> {
+    pub async fn prune_executions(&self, before: i64, now: i64) -> Result<u64, StoreError> {
         const BATCH: i64 = 5000;
+        // Executions stay at least as long as their idempotency key holds.
+        let executions_before = before.min(now - IDEMPOTENCY_WINDOW_MS);
         let mut total = 0;
-        for sql in [
-            "DELETE FROM executions WHERE id IN (SELECT id FROM executions \
-             WHERE state IN ('succeeded', 'failed') AND finished_at < $1 LIMIT $2)",
-            "DELETE FROM execution_log WHERE seq IN (SELECT seq FROM execution_log \
-             WHERE started_at < $1 LIMIT $2)",
+        for (sql, before) in [
+            (
+                "DELETE FROM executions WHERE id IN (SELECT id FROM executions \
+                 WHERE state IN ('succeeded', 'failed') AND finished_at < $1 LIMIT $2)",
+                executions_before,
+            ),
+            (
+                "DELETE FROM execution_log WHERE seq IN (SELECT seq FROM execution_log \
+                 WHERE started_at < $1 LIMIT $2)",
+                before,
+            ),
         ] {
             loop {
                 let deleted = on_pool!(self, |pool| sqlx::query(sql)

@@ -436,3 +436,38 @@ async fn a_killed_nodes_claimed_executions_complete_on_the_other_node() {
         assert_eq!(execution["log"].as_array().unwrap().len(), 1, "{execution}");
     }
 }
+
+#[tokio::test]
+async fn a_live_nodes_long_runs_keep_their_leases() {
+    let Some(url) = postgres_url("a_live_nodes_long_runs_keep_their_leases") else {
+        return;
+    };
+    // Each call takes more than twice the lease: without renewal, the other node
+    // would take the executions over and send them again.
+    let sink =
+        FakeServer::start(|_| Reply::Delayed(std::time::Duration::from_millis(2500), 200)).await;
+    let mut cluster = Cluster::new(url);
+    let settings = [
+        ("SWITCHBOARD_XPACK_ACTIONS_QUEUE_POLLINTERVAL", "20ms"),
+        ("SWITCHBOARD_XPACK_ACTIONS_QUEUE_LEASEDURATION", "1s"),
+    ];
+    let a = cluster.node_with(KEY, &settings).await;
+    let b = cluster.node_with(KEY, &settings).await;
+    sink_connector(&a, &sink.url("/slow")).await;
+
+    let ids = enqueue_numbered(&b, 0..10).await;
+    let finished = all_finished(&a, &ids).await;
+
+    let mut bodies: Vec<usize> = sink
+        .requests()
+        .iter()
+        .map(|it| it.body.parse().unwrap())
+        .collect();
+    bodies.sort_unstable();
+    assert_eq!(bodies, (0..10).collect::<Vec<_>>());
+    assert!(
+        finished
+            .iter()
+            .all(|it| it["status"] == "succeeded" && it["attempts"] == 1)
+    );
+}

@@ -48,10 +48,16 @@ async fn enqueue(app: &TestApp, id: &str, body: Value) -> String {
 
 /// Polls an execution until it reaches a final state (bounded).
 async fn finished(app: &TestApp, execution_id: &str) -> Value {
+    finished_in(app, "", execution_id).await
+}
+
+async fn finished_in(app: &TestApp, space_prefix: &str, execution_id: &str) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let response = app
-            .get(&format!("/api/actions/executions/{execution_id}"))
+            .get(&format!(
+                "{space_prefix}/api/actions/executions/{execution_id}"
+            ))
             .await;
         if response.status == 200 {
             let body = response.json();
@@ -761,4 +767,128 @@ async fn per_connector_concurrency_holds_back_one_connector_but_not_the_others()
         );
         assert!(execution["attempts"].as_i64().unwrap() <= 1, "{execution}");
     }
+}
+
+#[tokio::test]
+async fn a_nul_in_a_services_answer_is_logged_without_it() {
+    let sink = FakeServer::start(|_| Reply::json(400, json!({ "message": "bad\u{0}input" }))).await;
+    let app = app_with(json!({})).await;
+    let id = webhook(&app, &sink).await;
+
+    let execution = finished(
+        &app,
+        &enqueue(&app, &id, json!({ "params": { "body": "x" } })).await,
+    )
+    .await;
+
+    assert_eq!(execution["status"], "failed");
+    assert_eq!(
+        execution["log"][0]["service_message"],
+        "[400] Bad Request: badinput"
+    );
+    assert_eq!(
+        execution["log"][0]["error_message"],
+        "error calling webhook, invalid response"
+    );
+}
+
+#[tokio::test]
+async fn a_bulk_request_crossing_queued_max_queues_nothing() {
+    let sink = FakeServer::start(|_| Reply::Hang).await;
+    let app = app_with(json!({ "xpack": { "actions": { "queued": { "max": 3 } } } })).await;
+    let id = webhook(&app, &sink).await;
+    let first = enqueue(&app, &id, json!({ "params": { "body": "0" } })).await;
+
+    let four: Vec<Value> = (1..=4)
+        .map(|n| json!({ "connector_id": id, "params": { "body": n.to_string() }, "idempotency_key": format!("k{n}") }))
+        .collect();
+    let refused = app
+        .post("/api/actions/_bulk_enqueue", json!({ "executions": four }))
+        .await;
+    let two: Vec<Value> = four[..2].to_vec();
+    let accepted = app
+        .post("/api/actions/_bulk_enqueue", json!({ "executions": two }))
+        .await;
+
+    assert_eq!(refused.status, 429, "{}", refused.text);
+    // The keys of the refused request were not used: the accepted request got new
+    // executions for them, and the queue holds exactly three.
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    sink.wait_for_requests(3).await;
+    let bodies: std::collections::BTreeSet<String> =
+        sink.requests().into_iter().map(|it| it.body).collect();
+    assert_eq!(bodies, ["0", "1", "2"].map(str::to_owned).into());
+    assert_eq!(finished_or_running(&app, &first).await, "running");
+}
+
+async fn finished_or_running(app: &TestApp, id: &str) -> String {
+    let body = app
+        .get(&format!("/api/actions/executions/{id}"))
+        .await
+        .json();
+    body["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_global_log_reads_only_the_spaces_the_caller_may_read() {
+    let app = crate::security::app_with_users(fast_queue()).await;
+    for space in ["space1", "space2"] {
+        let id = app
+            .create_connector_in(
+                &format!("/s/{space}"),
+                json!({ "name": format!("log in {space}"), "connector_type_id": ".server-log" }),
+            )
+            .await;
+        let response = app
+            .post(
+                &format!("/s/{space}/api/actions/connector/{id}/_execute"),
+                json!({ "params": { "message": space } }),
+            )
+            .await;
+        let execution_id = response.headers["x-execution-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        finished_in(&app, &format!("/s/{space}"), &execution_id).await;
+    }
+    let bob = crate::support::basic("bob", crate::security::PASSWORD);
+
+    let everything = app
+        .post(
+            "/internal/actions/_global_connector_execution_logs",
+            json!({ "date_start": "1d", "namespaces": [] }),
+        )
+        .await
+        .json();
+    let own = app
+        .call_as(
+            &bob,
+            reqwest::Method::POST,
+            "/s/space1/internal/actions/_global_connector_execution_logs",
+            Some(json!({ "date_start": "1d", "namespaces": ["space1", "space2"] })),
+        )
+        .await;
+    let refused = app
+        .call_as(
+            &bob,
+            reqwest::Method::POST,
+            "/s/space2/internal/actions/_global_connector_execution_kpi",
+            Some(json!({ "date_start": "1d" })),
+        )
+        .await;
+
+    let spaces = |body: &Value| -> Vec<String> {
+        let mut spaces: Vec<String> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| it["space_ids"][0].as_str().unwrap().to_owned())
+            .collect();
+        spaces.sort();
+        spaces
+    };
+    assert_eq!(spaces(&everything), ["space1", "space2"]);
+    assert_eq!(own.status, 200, "{}", own.text);
+    assert_eq!(spaces(&own.json()), ["space1"]);
+    assert_error(&refused, 403, "Unauthorized to get actions");
 }
