@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use switchboard::{app::Application, settings::Settings, store::Store, telemetry};
 
 mod admin;
+mod connectors_cli;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +36,10 @@ enum Command {
     /// Manage API keys: create, list, invalidate.
     #[command(subcommand, name = "api-keys")]
     ApiKeys(admin::ApiKeysCommand),
+    /// Work with a running server's connectors: list, get, create, update, delete,
+    /// run, types. Credentials from SWITCHBOARD_USERNAME and SWITCHBOARD_PASSWORD, or
+    /// SWITCHBOARD_API_KEY.
+    Connectors(connectors_cli::ConnectorsArgs),
 }
 
 // The server allocates small, short-lived buffers on every request; mimalloc serves
@@ -47,6 +52,16 @@ const EXIT_CONFIG: u8 = 78;
 
 fn main() -> ExitCode {
     let Cli { config, command } = Cli::parse();
+    // A client of a running server: no settings of its own.
+    if let Command::Connectors(args) = command {
+        return match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(connectors_cli::run(args)),
+            Err(error) => fail(&error),
+        };
+    }
     let settings = match Settings::load(config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
@@ -74,6 +89,7 @@ fn main() -> ExitCode {
         Command::ApiKeys(command) => {
             runtime.block_on(admin::run(settings, admin::Command::ApiKeys(command)))
         }
+        Command::Connectors(_) => unreachable!("handled before the settings are read"),
     }
 }
 

@@ -1025,12 +1025,22 @@ fn environment_name(key: &str) -> String {
     )
 }
 
+/// Variables that are not server settings: the settings file's path and the
+/// `connectors` command's connection (set in a shell that may also run the server).
+const CLIENT_VARIABLES: [&str; 5] = [
+    "SWITCHBOARD_CONFIG",
+    "SWITCHBOARD_URL",
+    "SWITCHBOARD_USERNAME",
+    "SWITCHBOARD_PASSWORD",
+    "SWITCHBOARD_API_KEY",
+];
+
 fn apply_environment(
     tree: &mut Value,
     environment: impl IntoIterator<Item = (String, String)>,
 ) -> Result<(), SettingsError> {
     for (name, raw) in environment {
-        if !name.starts_with(ENVIRONMENT_PREFIX) || name == "SWITCHBOARD_CONFIG" {
+        if !name.starts_with(ENVIRONMENT_PREFIX) || CLIENT_VARIABLES.contains(&name.as_str()) {
             continue;
         }
         let Some((key, kind)) = ENVIRONMENT_KEYS

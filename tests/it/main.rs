@@ -10,6 +10,7 @@ mod api_keys;
 mod architecture;
 mod automation;
 mod chat;
+mod cli;
 mod connector_types_api;
 mod connectors_api;
 mod egress;
