@@ -30,7 +30,8 @@ use crate::{
     crypto::SecretBox,
     execution_log::Recorder,
     listener::{ClientAddr, ServerListener},
-    queue::{Queue, Worker},
+    metrics::Metrics,
+    queue::{Queue, Worker, WorkerParts},
     security::Security,
     service::ConnectorService,
     settings::{Preconfigured, Settings},
@@ -99,7 +100,8 @@ impl Application {
         };
         let secret_box = SecretBox::new(&encryption_key, &settings.decryption_only_keys);
 
-        let outbound_settings = outbound_settings(&settings)?;
+        let metrics = Arc::new(Metrics::default());
+        let outbound_settings = outbound_settings(&settings, metrics.clone())?;
         let validation = ValidationContext {
             allowed_hosts: outbound_settings.allowed_hosts.clone(),
             webhook_pfx_disabled: !settings.webhook_pfx_enabled,
@@ -110,6 +112,7 @@ impl Application {
         let elasticsearch_client = Outbound::new(OutboundSettings {
             response_timeout: settings.response_timeout,
             max_response_bytes: settings.max_response_content_length,
+            metrics: metrics.clone(),
             ..OutboundSettings::default()
         })?;
         let registry = connector_types::builtin(BuiltinSettings {
@@ -172,15 +175,16 @@ impl Application {
             settings.queue.clone(),
             wake.clone(),
         ));
-        let worker = Worker::new(
-            store.clone(),
-            service.clone(),
-            security.clone(),
-            settings.queue.clone(),
-            recorder.clone(),
-            owner,
+        let worker = Worker::new(WorkerParts {
+            store: store.clone(),
+            service: service.clone(),
+            security: security.clone(),
+            settings: settings.queue.clone(),
+            recorder: recorder.clone(),
+            owner: owner.clone(),
             wake,
-        );
+            metrics: metrics.clone(),
+        });
         let router = api::router(AppState {
             service,
             security,
@@ -188,6 +192,9 @@ impl Application {
             max_payload: settings.max_payload,
             queue,
             recorder,
+            metrics: metrics.clone(),
+            node_id: owner.clone(),
+            started: std::time::Instant::now(),
         });
         Ok(Self {
             listener,
@@ -348,7 +355,10 @@ fn cluster(settings: &Settings) -> Result<index::Cluster, StartError> {
 
 /// The egress policy from `xpack.actions.*`, with CA files read now so a missing
 /// file stops start-up instead of failing calls later.
-fn outbound_settings(settings: &Settings) -> Result<OutboundSettings, StartError> {
+fn outbound_settings(
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+) -> Result<OutboundSettings, StartError> {
     let egress = &settings.egress;
     let invalid = |key: &str, message: String| StartError::Invalid(format!("{key}: {message}"));
     let mode = |key: &str, text: &str| {
@@ -459,6 +469,7 @@ fn outbound_settings(settings: &Settings) -> Result<OutboundSettings, StartError
         verification_mode,
         proxy,
         custom_hosts,
+        metrics,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod errors;
 pub mod execution_log;
 pub mod executor;
 pub mod listener;
+pub mod metrics;
 pub mod mustache;
 pub mod queue;
 pub mod schema;

@@ -66,7 +66,11 @@ fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail(&error),
     };
-    telemetry::init(&settings.log_level, settings.log_json);
+    telemetry::init(
+        &settings.log_level,
+        &settings.log_loggers,
+        settings.log_json,
+    );
     // Blocking threads run password hashes (7 MiB each) and certificate parsing; the
     // allocator returns a thread's memory when it ends, so idle ones end after a second.
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -40,6 +40,8 @@ pub struct Settings {
     pub elasticsearch: ElasticsearchSettings,
     pub database: DatabaseSettings,
     pub log_level: String,
+    /// `logging.loggers`: (name, level) for parts of the server.
+    pub log_loggers: Vec<(String, String)>,
     pub log_json: bool,
     /// `security.enabled`: false lets every request in without credentials.
     pub security_enabled: bool,
@@ -346,6 +348,17 @@ impl Settings {
                     .unwrap_or(Duration::from_secs(10)),
             },
             log_level: text("logging.root.level").unwrap_or_else(|| "info".to_owned()),
+            log_loggers: get("logging.loggers")
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|entry| {
+                    (
+                        entry["name"].as_str().unwrap_or_default().to_owned(),
+                        entry["level"].as_str().unwrap_or("info").to_owned(),
+                    )
+                })
+                .collect(),
             log_json: get("logging.json").as_bool().unwrap_or(false),
             security_enabled: get("security.enabled").as_bool().unwrap_or(true),
             elastic_password: text("security.elasticPassword"),
@@ -415,18 +428,14 @@ fn settings_schema() -> Schema {
         (
             "logging",
             object([
+                ("root", object([("level", log_level().default("info"))])),
                 (
-                    "root",
-                    object([(
-                        "level",
-                        one_of(
-                            [
-                                "all", "fatal", "error", "warn", "info", "debug", "trace", "off",
-                            ]
-                            .map(literal),
-                        )
-                        .default("info"),
-                    )]),
+                    "loggers",
+                    array(object([
+                        ("name", string().min_length(1)),
+                        ("level", log_level()),
+                    ]))
+                    .default(json!([])),
                 ),
                 ("json", boolean().default(false)),
             ]),
@@ -604,6 +613,15 @@ fn settings_schema() -> Schema {
             ]),
         ),
     ])
+}
+
+fn log_level() -> Schema {
+    one_of(
+        [
+            "all", "fatal", "error", "warn", "info", "debug", "trace", "off",
+        ]
+        .map(literal),
+    )
 }
 
 fn duration_setting(default: &str) -> Schema {
@@ -935,6 +953,7 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
     ("database.statementTimeout", EnvironmentValue::Yaml),
     ("logging.root.level", EnvironmentValue::Text),
     ("logging.json", EnvironmentValue::Yaml),
+    ("logging.loggers", EnvironmentValue::Yaml),
     ("elasticsearch.hosts", EnvironmentValue::Yaml),
     ("elasticsearch.username", EnvironmentValue::Text),
     ("elasticsearch.password", EnvironmentValue::Text),

@@ -48,6 +48,12 @@ pub async fn execute(
         caller.0.as_ref(),
     )
     .await?;
+    state.metrics.observe_execution(
+        &run.type_id,
+        Source::HttpRequest.as_str(),
+        run.result.status == executor::Status::Ok,
+        run.duration,
+    );
     let execution_id = uuid::Uuid::new_v4().to_string();
     let requester = Requester {
         username: Some(caller.0.username.clone()),

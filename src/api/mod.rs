@@ -12,7 +12,10 @@ mod error;
 mod execute;
 mod execution_log;
 mod extract;
+mod metrics;
+mod observe;
 mod spaces;
+mod status;
 
 use std::sync::Arc;
 
@@ -30,8 +33,8 @@ use serde_json::Value;
 pub use self::error::ApiError;
 use self::extract::ParsedBody;
 use crate::{
-    execution_log::Recorder, queue::Queue, security::Security, service::ConnectorService,
-    store::Store,
+    execution_log::Recorder, metrics::Metrics, queue::Queue, security::Security,
+    service::ConnectorService, store::Store,
 };
 
 /// What every handler can reach.
@@ -46,6 +49,10 @@ pub struct AppState {
     pub queue: Arc<Queue>,
     /// Where `_execute` runs are logged.
     pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// This node's id for this start (the status API's `uuid`).
+    pub node_id: String,
+    pub started: std::time::Instant,
 }
 
 /// The version Kibana's public routes answer with.
@@ -117,14 +124,19 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(kibana)
         .merge(elasticsearch)
+        .route("/metrics", get(metrics::metrics))
         // Outermost of the route layers: authentication comes first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
+        // Credentials optional, as in Kibana: it checks them itself.
+        .route("/api/status", get(status::status))
+        .route_layer(middleware::from_fn(observe::remember_route))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .layer(middleware::map_response(json_charset))
+        .layer(middleware::from_fn_with_state(state.clone(), observe::observe))
         .with_state(state)
 }
 

@@ -14,7 +14,7 @@ use std::{
 use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 
-pub use self::worker::Worker;
+pub use self::worker::{Worker, WorkerParts};
 use crate::{
     connector_types::{self, ConnectorType},
     execution_log::Requester,

@@ -17,6 +17,7 @@ use super::backoff::next_step;
 use crate::{
     execution_log::{self, Attempt, Recorder, Requester, Source},
     executor,
+    metrics::Metrics,
     security::{Operation, Principal, Security},
     service::{ConnectorService, ServiceError},
     settings::QueueSettings,
@@ -44,6 +45,7 @@ pub struct Worker {
     /// This node's lease owner id.
     owner: String,
     wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
     principals: Mutex<HashMap<RequesterKey, RememberedPrincipal>>,
     running: Mutex<Running>,
 }
@@ -89,16 +91,32 @@ fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What a worker works with.
+pub struct WorkerParts {
+    pub store: Store,
+    pub service: Arc<ConnectorService>,
+    pub security: Arc<Security>,
+    pub settings: QueueSettings,
+    pub recorder: Recorder,
+    /// This node's lease owner id.
+    pub owner: String,
+    /// Notified when something was queued on this node.
+    pub wake: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
+}
+
 impl Worker {
-    pub fn new(
-        store: Store,
-        service: Arc<ConnectorService>,
-        security: Arc<Security>,
-        settings: QueueSettings,
-        recorder: Recorder,
-        owner: String,
-        wake: Arc<Notify>,
-    ) -> Arc<Self> {
+    pub fn new(parts: WorkerParts) -> Arc<Self> {
+        let WorkerParts {
+            store,
+            service,
+            security,
+            settings,
+            recorder,
+            owner,
+            wake,
+            metrics,
+        } = parts;
         Arc::new(Self {
             store,
             service,
@@ -107,6 +125,7 @@ impl Worker {
             recorder,
             owner,
             wake,
+            metrics,
             principals: Mutex::default(),
             running: Mutex::default(),
         })
@@ -324,6 +343,12 @@ impl Worker {
         };
         let (finish, entry) = match self.run_as_requester(&execution, &attempt).await {
             Ok(run) => {
+                self.metrics.observe_execution(
+                    &run.type_id,
+                    Source::Queue.as_str(),
+                    run.result.status == executor::Status::Ok,
+                    run.duration,
+                );
                 let finish = next_step(
                     run.result.status == executor::Status::Ok,
                     run.retry,

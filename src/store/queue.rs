@@ -381,3 +381,45 @@ impl Store {
         Ok(total)
     }
 }
+
+impl Store {
+    /// Executions queued and running, and the due time of the oldest queued one
+    /// that is due (for the queue's metrics).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn queue_state(&self, now: i64) -> Result<(i64, i64, Option<i64>), StoreError> {
+        on_pool!(self, |pool| {
+            let counts: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT state, COUNT(*) FROM executions \
+                 WHERE state IN ('queued', 'running') GROUP BY state",
+            )
+            .fetch_all(pool)
+            .await?;
+            let (oldest,): (Option<i64>,) = sqlx::query_as(
+                "SELECT MIN(run_at) FROM executions WHERE state = 'queued' AND run_at <= $1",
+            )
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            let count = |state: &str| {
+                counts
+                    .iter()
+                    .find(|(it, _)| it == state)
+                    .map_or(0, |(_, count)| *count)
+            };
+            Ok((count("queued"), count("running"), oldest))
+        })
+    }
+
+    /// Whether the database answers.
+    ///
+    /// # Errors
+    /// When it does not.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
+    }
+}

@@ -171,8 +171,21 @@ async fn the_api_answers_503_while_the_database_is_down_and_recovers_after() {
         .create_connector(json!({ "name": "survivor", "connector_type_id": ".server-log" }))
         .await;
 
+    assert_eq!(app.get("/api/status").await.status, 200);
+
     blocking(&postgres, OwnPostgres::stop).await;
 
+    // The status API says so, to anyone, in Kibana's shape.
+    let status = app
+        .send(app.anonymous(reqwest::Method::GET, "/api/status"))
+        .await;
+    assert_eq!(
+        (status.status, status.json()),
+        (
+            503,
+            json!({ "status": { "overall": { "level": "unavailable" } } })
+        )
+    );
     let unavailable = "The database is unavailable. Try again later.";
     let started = Instant::now();
     assert_error(
@@ -209,6 +222,14 @@ async fn the_api_answers_503_while_the_database_is_down_and_recovers_after() {
     blocking(&postgres, OwnPostgres::start).await;
 
     // Back without a restart, with exactly what was stored before.
+    let status = app.get("/api/status").await;
+    assert_eq!(
+        (
+            status.status,
+            status.json()["status"]["overall"]["level"].clone()
+        ),
+        (200, json!("available"))
+    );
     let fetched = app.get(&format!("/api/actions/connector/{id}")).await;
     assert_eq!(fetched.status, 200, "{}", fetched.text);
     let listed = app.get("/api/actions/connectors").await.json();

@@ -26,6 +26,8 @@ use reqwest::{
 };
 use serde_json::Value;
 
+use crate::metrics::{Metrics, OutboundErrorKind};
+
 pub use self::{
     allowed_hosts::{AllowedHosts, is_private},
     tls::{ClientIdentity, TlsOverrides, VerificationMode, decode_base64},
@@ -103,6 +105,8 @@ pub struct OutboundSettings {
     pub verification_mode: VerificationMode,
     pub proxy: Option<ProxySettings>,
     pub custom_hosts: Vec<CustomHost>,
+    /// Where failed calls are counted, by kind.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for OutboundSettings {
@@ -115,6 +119,7 @@ impl Default for OutboundSettings {
             verification_mode: VerificationMode::Full,
             proxy: None,
             custom_hosts: Vec::new(),
+            metrics: Arc::default(),
         }
     }
 }
@@ -264,13 +269,35 @@ impl Outbound {
         request: RequestBuilder,
         tls: &TlsOverrides,
     ) -> Result<Response, TransportFailure> {
-        let request = request.build().map_err(|error| self.describe(&error))?;
-        self.check_destination(request.url()).await?;
-        let client = self.client_for(request.url(), tls)?;
-        client
-            .execute(request)
+        let metrics = &self.inner.settings.metrics;
+        let failed = |failure: TransportFailure, kind| {
+            metrics.count_outbound_error(kind);
+            failure
+        };
+        let request = request
+            .build()
+            .map_err(|error| failed(self.describe(&error), OutboundErrorKind::Other))?;
+        self.check_destination(request.url())
             .await
-            .map_err(|error| self.describe(&error))
+            .map_err(|failure| {
+                let kind = match failure.code {
+                    Some("ENOTFOUND") => OutboundErrorKind::Dns,
+                    _ => OutboundErrorKind::NotAllowed,
+                };
+                failed(failure, kind)
+            })?;
+        let client = self
+            .client_for(request.url(), tls)
+            .map_err(|failure| failed(failure, OutboundErrorKind::Other))?;
+        client.execute(request).await.map_err(|error| {
+            let failure = self.describe(&error);
+            let kind = if find_in_chain::<PolicyRefusal>(&error).is_some() {
+                OutboundErrorKind::NotAllowed
+            } else {
+                kind_of(&failure)
+            };
+            failed(failure, kind)
+        })
     }
 
     async fn check_destination(&self, url: &Url) -> Result<(), TransportFailure> {
@@ -653,6 +680,23 @@ impl fmt::Display for TransportFailure {
             Some(code) => write!(f, "[{code}] {}", self.message),
             None => f.write_str(&self.message),
         }
+    }
+}
+
+/// A transport failure's kind, for metrics, from its Node.js code.
+fn kind_of(failure: &TransportFailure) -> OutboundErrorKind {
+    match failure.code {
+        Some("ECONNABORTED") => OutboundErrorKind::Timeout,
+        Some("ECONNREFUSED") => OutboundErrorKind::Refused,
+        Some("ECONNRESET") => OutboundErrorKind::Reset,
+        Some("ENOTFOUND") => OutboundErrorKind::Dns,
+        Some(
+            "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+            | "ERR_TLS_CERT_ALTNAME_INVALID"
+            | "CERT_HAS_EXPIRED"
+            | "EPROTO",
+        ) => OutboundErrorKind::Tls,
+        _ => OutboundErrorKind::Other,
     }
 }
 

@@ -87,11 +87,14 @@ impl ServerProcess {
             line_count,
         };
         let line = process.wait_for_line("http server running at ").await;
+        // The address ends the text line, or the message in a JSON line.
         process.base_url = line
             .split("http server running at ")
             .nth(1)
             .unwrap()
-            .trim()
+            .split(|it: char| it == '"' || it.is_whitespace())
+            .next()
+            .unwrap()
             .to_owned();
         process
     }
