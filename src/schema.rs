@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// A value that does not fit its schema. Displays as Kibana does: `[a.b]: message`,
 /// or just the message when the failure is at the root.
@@ -192,6 +192,70 @@ impl Schema {
             check: Some(check),
             ..self
         }
+    }
+
+    /// The JSON Schema (2020-12, as OpenAPI 3.1 uses it) of what this schema accepts,
+    /// for the OpenAPI document. Custom checks (`check`) cannot be expressed and are
+    /// left out; numeric and JSON strings Kibana also converts are not advertised.
+    pub fn to_json_schema(&self) -> Value {
+        let mut described = match &self.kind {
+            Kind::Any => json!({}),
+            Kind::String {
+                min_length,
+                max_length,
+            } => {
+                let mut string = json!({ "type": "string" });
+                if let Some(min) = min_length {
+                    string["minLength"] = json!(min);
+                }
+                if let Some(max) = max_length {
+                    string["maxLength"] = json!(max);
+                }
+                string
+            }
+            Kind::Number => json!({ "type": "number" }),
+            Kind::Boolean => json!({ "type": "boolean" }),
+            Kind::Literal(Value::Null) => json!({ "type": "null" }),
+            Kind::Literal(value) => json!({ "const": value }),
+            Kind::OneOf(alternatives) => json!({
+                "anyOf": alternatives.iter().map(Schema::to_json_schema).collect::<Vec<_>>()
+            }),
+            Kind::Object(fields) => {
+                let properties: serde_json::Map<String, Value> = fields
+                    .iter()
+                    .map(|(name, schema)| ((*name).to_owned(), schema.to_json_schema()))
+                    .collect();
+                let required: Vec<&str> = fields
+                    .iter()
+                    .filter(|(_, schema)| matches!(schema.absent, Absent::Required))
+                    .map(|(name, _)| *name)
+                    .collect();
+                let mut object = json!({
+                    "type": "object",
+                    "properties": properties,
+                    "additionalProperties": false,
+                });
+                if !required.is_empty() {
+                    object["required"] = json!(required);
+                }
+                object
+            }
+            Kind::Record(values) => json!({
+                "type": "object",
+                "additionalProperties": values.to_json_schema(),
+            }),
+            Kind::Array { items, max_size } => {
+                let mut array = json!({ "type": "array", "items": items.to_json_schema() });
+                if let Some(max) = max_size {
+                    array["maxItems"] = json!(max);
+                }
+                array
+            }
+        };
+        if let Absent::Default(value) = &self.absent {
+            described["default"] = value.clone();
+        }
+        described
     }
 
     /// Validates a present value; returns it with defaults filled in.

@@ -37,7 +37,7 @@ fn superuser_only(caller: &Caller, action: &str) -> Result<(), EsError> {
     }
 }
 
-static CREATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static CREATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("name", maybe(string())),
         ("expiration", maybe(string())),
@@ -213,7 +213,7 @@ fn key_view(key: &ApiKeyRow) -> Value {
     Value::Object(view)
 }
 
-static INVALIDATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static INVALIDATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("ids", maybe(array(string()))),
         ("id", maybe(string())),

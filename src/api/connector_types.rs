@@ -26,7 +26,7 @@ pub struct ConnectorTypeResponse {
     is_deprecated: bool,
 }
 
-static QUERY: LazyLock<Schema> =
+pub(super) static QUERY: LazyLock<Schema> =
     LazyLock::new(|| object([("feature_id", maybe(string().max_length(100)))]));
 
 pub async fn list(

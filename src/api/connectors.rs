@@ -83,7 +83,7 @@ fn free_form_object() -> Schema {
     record(any().check(no_blank_strings)).default(json!({}))
 }
 
-static CREATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static CREATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("name", name()),
         ("connector_type_id", string().check(no_blank_strings)),
@@ -92,7 +92,7 @@ static CREATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     ])
 });
 
-static UPDATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static UPDATE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("name", name()),
         ("config", free_form_object()),

@@ -27,14 +27,14 @@ fn idempotency_key() -> Schema {
     maybe(string().min_length(1).max_length(256))
 }
 
-static ENQUEUE_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static ENQUEUE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("params", record(any())),
         ("idempotency_key", idempotency_key()),
     ])
 });
 
-static BULK_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static BULK_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([(
         "executions",
         array(object([

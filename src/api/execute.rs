@@ -23,7 +23,8 @@ use crate::{
     security::Operation,
 };
 
-static EXECUTE_BODY: LazyLock<Schema> = LazyLock::new(|| object([("params", record(any()))]));
+pub(super) static EXECUTE_BODY: LazyLock<Schema> =
+    LazyLock::new(|| object([("params", record(any()))]));
 
 pub async fn execute(
     State(state): State<AppState>,

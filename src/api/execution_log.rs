@@ -159,7 +159,7 @@ pub async fn execution(
     Ok(Json(view::execution(queued.as_ref(), &attempts)))
 }
 
-static CONNECTOR_LOG_QUERY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static CONNECTOR_LOG_QUERY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("date_start", maybe(string())),
         ("date_end", maybe(string())),
@@ -254,7 +254,7 @@ fn sort_option(key: &'static str) -> Schema {
     )])
 }
 
-static GLOBAL_LOGS_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static GLOBAL_LOGS_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("date_start", string()),
         ("date_end", maybe(string())),
@@ -274,7 +274,7 @@ static GLOBAL_LOGS_BODY: LazyLock<Schema> = LazyLock::new(|| {
     ])
 });
 
-static GLOBAL_KPI_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static GLOBAL_KPI_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("date_start", string()),
         ("date_end", maybe(string())),

@@ -14,6 +14,7 @@ mod execution_log;
 mod extract;
 mod metrics;
 mod observe;
+mod openapi;
 mod spaces;
 mod status;
 
@@ -26,12 +27,13 @@ use axum::{
     http::{HeaderValue, Method, header::CONTENT_LENGTH, header::CONTENT_TYPE},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{MethodRouter, delete, get, post, put},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub use self::error::ApiError;
 use self::extract::ParsedBody;
+use self::openapi::Doc;
 use crate::{
     execution_log::Recorder, metrics::Metrics, queue::Queue, security::Security,
     service::ConnectorService, store::Store,
@@ -58,80 +60,210 @@ pub struct AppState {
 /// The version Kibana's public routes answer with.
 const API_VERSION: HeaderValue = HeaderValue::from_static("2023-10-31");
 
+/// Which rules a route follows: where it is mounted and which layers wrap it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// Kibana's actions routes: at the root and under `/s/{space_id}`.
+    Actions,
+    /// Other Kibana routes (Spaces API): at the root only.
+    Kibana,
+    /// Elasticsearch's routes: their own body rules and error shape.
+    Elasticsearch,
+    /// Authenticated, no body rules (`/metrics`).
+    Plain,
+    /// No authentication layer (status, this document).
+    Open,
+}
+
+/// A route: where, what handles it, and how the OpenAPI document describes it. The
+/// router and the document are both built from [`routes`].
+struct Route {
+    group: Group,
+    path: &'static str,
+    method: &'static str,
+    handler: MethodRouter<AppState>,
+    doc: Doc,
+}
+
+fn route(
+    group: Group,
+    method: &'static str,
+    path: &'static str,
+    handler: MethodRouter<AppState>,
+    doc: Doc,
+) -> Route {
+    Route {
+        group,
+        path,
+        method,
+        handler,
+        doc,
+    }
+}
+
+#[allow(clippy::too_many_lines)] // One table, read top to bottom.
+fn routes() -> Vec<Route> {
+    use self::openapi::{Errors, array_of, object_with, schema_ref};
+    use Group::{Actions, Elasticsearch, Kibana, Open, Plain};
+    let connector = || schema_ref("Connector");
+    vec![
+        route(Actions, "post", "/api/actions/connector", post(connectors::create),
+            Doc::new("Create a connector", "connectors").body(&connectors::CREATE_BODY)
+                .ok(200, "The connector", connector()).error(409, "The id is taken")),
+        route(Actions, "post", "/api/actions/connector/{id}", post(connectors::create_with_id),
+            Doc::new("Create a connector with this id", "connectors").body(&connectors::CREATE_BODY)
+                .ok(200, "The connector", connector()).error(409, "The id is taken")),
+        route(Actions, "put", "/api/actions/connector/{id}", put(connectors::update),
+            Doc::new("Update a connector", "connectors").body(&connectors::UPDATE_BODY)
+                .ok(200, "The connector", connector())),
+        route(Actions, "get", "/api/actions/connector/{id}", get(connectors::get),
+            Doc::new("Get a connector", "connectors").ok(200, "The connector", connector())),
+        route(Actions, "delete", "/api/actions/connector/{id}", delete(connectors::delete),
+            Doc::new("Delete a connector", "connectors").ok(204, "Deleted", None)),
+        route(Actions, "get", "/api/actions/connectors", get(connectors::list),
+            Doc::new("List the space's connectors", "connectors")
+                .ok(200, "The connectors", array_of("Connector"))),
+        route(Actions, "get", "/api/actions/connector_types", get(connector_types::list),
+            Doc::new("List the connector types", "connectors").query(&connector_types::QUERY)
+                .ok(200, "The types", array_of("ConnectorType"))),
+        route(Actions, "post", "/api/actions/connector/{id}/_execute", post(execute::execute),
+            Doc::new("Run a connector now", "connectors").body(&execute::EXECUTE_BODY)
+                .ok(200, "Kibana's result (also when the run failed)", schema_ref("ExecutionResult"))),
+        route(Actions, "post", "/api/actions/connector/{id}/_enqueue", post(enqueue::enqueue),
+            Doc::new("Queue a run (Switchboard)", "queue").body(&enqueue::ENQUEUE_BODY)
+                .ok(202, "Stored; it runs soon", object_with(json!({ "execution_id": { "type": "string" } })))
+                .error(429, "xpack.actions.queued.max is reached; nothing was queued")),
+        route(Actions, "post", "/api/actions/_bulk_enqueue", post(enqueue::bulk_enqueue),
+            Doc::new("Queue many runs, all or none (Switchboard)", "queue").body(&enqueue::BULK_BODY)
+                .ok(202, "Stored", object_with(json!({ "executions": { "type": "array", "items": {
+                    "type": "object", "properties": { "execution_id": { "type": "string" } } } } })))
+                .error(429, "xpack.actions.queued.max is reached; nothing was queued")),
+        route(Actions, "get", "/api/actions/executions/{execution_id}", get(execution_log::execution),
+            Doc::new("An execution's status and attempts (Switchboard)", "queue")
+                .ok(200, "The execution", schema_ref("Execution"))),
+        route(Actions, "get", "/api/actions/connector/{id}/_execution_log", get(execution_log::connector_log),
+            Doc::new("A connector's execution log (Switchboard)", "queue")
+                .query(&execution_log::CONNECTOR_LOG_QUERY)
+                .ok(200, "One page of attempts", object_with(json!({
+                    "page": { "type": "integer" }, "per_page": { "type": "integer" },
+                    "total": { "type": "integer" },
+                    "data": { "type": "array", "items": { "$ref": "#/components/schemas/LogEntry" } },
+                })))),
+        route(Actions, "post", "/internal/actions/_global_connector_execution_logs", post(execution_log::global_logs),
+            Doc::new("Kibana's execution log across connectors", "queue")
+                .body(&execution_log::GLOBAL_LOGS_BODY)
+                .ok(200, "One page", object_with(json!({
+                    "total": { "type": "integer" }, "data": { "type": "array" } })))),
+        route(Actions, "post", "/internal/actions/_global_connector_execution_kpi", post(execution_log::global_kpi),
+            Doc::new("Kibana's execution counts", "queue").body(&execution_log::GLOBAL_KPI_BODY)
+                .ok(200, "Counts", object_with(json!({
+                    "success": { "type": "integer" }, "unknown": { "type": "integer" },
+                    "failure": { "type": "integer" }, "warning": { "type": "integer" } })))),
+        route(Kibana, "get", "/api/spaces/space", get(spaces::list),
+            Doc::new("List spaces", "spaces").query(&spaces::LIST_QUERY)
+                .ok(200, "The spaces", array_of("Space"))),
+        route(Kibana, "post", "/api/spaces/space", post(spaces::create),
+            Doc::new("Create a space", "spaces").body(&spaces::SPACE_BODY)
+                .ok(200, "The space", schema_ref("Space")).error(409, "The id is taken")),
+        route(Kibana, "get", "/api/spaces/space/{id}", get(spaces::get),
+            Doc::new("Get a space", "spaces").ok(200, "The space", schema_ref("Space"))),
+        route(Kibana, "put", "/api/spaces/space/{id}", put(spaces::update),
+            Doc::new("Update a space", "spaces").body(&spaces::SPACE_BODY)
+                .ok(200, "The space", schema_ref("Space"))),
+        route(Kibana, "delete", "/api/spaces/space/{id}", delete(spaces::delete),
+            Doc::new("Delete a space and its connectors", "spaces").ok(204, "Deleted", None)),
+        route(Elasticsearch, "post", "/_security/api_key", post(api_keys::create),
+            Doc::new("Create an API key (Elasticsearch's API)", "security")
+                .body(&api_keys::CREATE_BODY).errors(Errors::Elasticsearch)
+                .ok(200, "The key", object_with(json!({}))))
+            ,
+        route(Elasticsearch, "put", "/_security/api_key", put(api_keys::create),
+            Doc::new("Create an API key (Elasticsearch's API)", "security")
+                .body(&api_keys::CREATE_BODY).errors(Errors::Elasticsearch)
+                .ok(200, "The key", object_with(json!({})))),
+        route(Elasticsearch, "get", "/_security/api_key", get(api_keys::list),
+            Doc::new("List API keys (Elasticsearch's API)", "security").errors(Errors::Elasticsearch)
+                .ok(200, "The keys", object_with(json!({ "api_keys": { "type": "array" } })))),
+        route(Elasticsearch, "delete", "/_security/api_key", delete(api_keys::invalidate),
+            Doc::new("Invalidate API keys (Elasticsearch's API)", "security")
+                .body(&api_keys::INVALIDATE_BODY).errors(Errors::Elasticsearch)
+                .ok(200, "What was invalidated", object_with(json!({})))),
+        route(Plain, "get", "/metrics", get(metrics::metrics),
+            Doc::new("Prometheus metrics", "operations").ok(200, "Prometheus text (format 0.0.4)", None)),
+        route(Open, "get", "/api/status", get(status::status),
+            Doc::new("Status, shaped like Kibana's (the level only without credentials)", "operations")
+                .errors(Errors::Open)
+                .ok(200, "Available", object_with(json!({ "status": { "type": "object" } })))
+                .ok(503, "The store cannot be reached", object_with(json!({ "status": { "type": "object" } })))),
+        route(Open, "get", "/api/openapi.json", get(openapi_document),
+            Doc::new("This document", "operations").errors(Errors::Open)
+                .ok(200, "OpenAPI 3.1", object_with(json!({})))),
+    ]
+}
+
+/// Every route as the document lists it: actions routes also under `/s/{space_id}`.
+fn documented(routes: &[Route]) -> Vec<openapi::Documented<'_>> {
+    let mut documented = Vec::new();
+    for route in routes {
+        documented.push(openapi::Documented {
+            method: route.method,
+            path: route.path.to_owned(),
+            doc: &route.doc,
+        });
+        if route.group == Group::Actions {
+            documented.push(openapi::Documented {
+                method: route.method,
+                path: format!("/s/{{space_id}}{}", route.path),
+                doc: &route.doc,
+            });
+        }
+    }
+    documented
+}
+
+static DOCUMENT: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(|| openapi::document(documented(&routes())));
+
+async fn openapi_document() -> axum::Json<Value> {
+    axum::Json(DOCUMENT.clone())
+}
+
+fn group_router(routes: &[Route], group: Group) -> Router<AppState> {
+    routes
+        .iter()
+        .filter(|it| it.group == group)
+        .fold(Router::new(), |router, it| {
+            router.route(it.path, it.handler.clone())
+        })
+}
+
 pub fn router(state: AppState) -> Router {
-    let actions = Router::new()
-        .route("/api/actions/connector", post(connectors::create))
-        .route(
-            "/api/actions/connector/{id}",
-            post(connectors::create_with_id)
-                .put(connectors::update)
-                .get(connectors::get)
-                .delete(connectors::delete),
-        )
-        .route("/api/actions/connectors", get(connectors::list))
-        .route("/api/actions/connector_types", get(connector_types::list))
-        .route(
-            "/api/actions/connector/{id}/_execute",
-            post(execute::execute),
-        )
-        .route(
-            "/api/actions/connector/{id}/_enqueue",
-            post(enqueue::enqueue),
-        )
-        .route("/api/actions/_bulk_enqueue", post(enqueue::bulk_enqueue))
-        .route(
-            "/api/actions/executions/{execution_id}",
-            get(execution_log::execution),
-        )
-        .route(
-            "/api/actions/connector/{id}/_execution_log",
-            get(execution_log::connector_log),
-        )
-        .route(
-            "/internal/actions/_global_connector_execution_logs",
-            post(execution_log::global_logs),
-        )
-        .route(
-            "/internal/actions/_global_connector_execution_kpi",
-            post(execution_log::global_kpi),
-        );
+    let routes = routes();
+    let actions = group_router(&routes, Group::Actions);
     let kibana = Router::new()
         .merge(actions.clone())
         .nest("/s/{space_id}", actions)
-        .route("/api/spaces/space", get(spaces::list).post(spaces::create))
-        .route(
-            "/api/spaces/space/{id}",
-            get(spaces::get).put(spaces::update).delete(spaces::delete),
-        )
+        .merge(group_router(&routes, Group::Kibana))
         // A route layer runs only for matched routes: unknown paths are 404 before
         // anything else, as in Kibana.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             kibana_request_rules,
         ));
-    let elasticsearch = Router::new()
-        .route(
-            "/_security/api_key",
-            post(api_keys::create)
-                .put(api_keys::create)
-                .get(api_keys::list)
-                .delete(api_keys::invalidate),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            elasticsearch::elasticsearch_request_rules,
-        ));
+    let elasticsearch = group_router(&routes, Group::Elasticsearch).route_layer(
+        middleware::from_fn_with_state(state.clone(), elasticsearch::elasticsearch_request_rules),
+    );
     Router::new()
         .merge(kibana)
         .merge(elasticsearch)
-        .route("/metrics", get(metrics::metrics))
+        .merge(group_router(&routes, Group::Plain))
         // Outermost of the route layers: authentication comes first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
-        // Credentials optional, as in Kibana: it checks them itself.
-        .route("/api/status", get(status::status))
+        // Without the authentication layer: status checks credentials itself.
+        .merge(group_router(&routes, Group::Open))
         .route_layer(middleware::from_fn(observe::remember_route))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

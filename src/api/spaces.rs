@@ -36,7 +36,7 @@ const ATTRIBUTES: [&str; 7] = [
     "solution",
 ];
 
-static SPACE_BODY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static SPACE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         ("id", string().check(space_id)),
         ("name", string().min_length(1)),
@@ -53,7 +53,7 @@ static SPACE_BODY: LazyLock<Schema> = LazyLock::new(|| {
     ])
 });
 
-static LIST_QUERY: LazyLock<Schema> = LazyLock::new(|| {
+pub(super) static LIST_QUERY: LazyLock<Schema> = LazyLock::new(|| {
     object([
         (
             "purpose",

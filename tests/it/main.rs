@@ -21,6 +21,7 @@ mod execute_webhook;
 mod faults;
 mod https;
 mod nodes;
+mod openapi;
 mod operability;
 mod paging;
 mod persistence;
