@@ -16,6 +16,7 @@ use axum::{
 
 use super::{AppState, elasticsearch::EsError, error::ApiError};
 use crate::{
+    execution_log::Requester,
     listener::ClientAddr,
     security::{AuthError, Operation, Principal},
 };
@@ -52,6 +53,36 @@ impl Caller {
             Ok(())
         } else {
             Err(ApiError::Forbidden(operation.refusal(type_id)))
+        }
+    }
+}
+
+impl Caller {
+    /// Kibana's check before running a connector: the refusal names the connector's
+    /// type when it can be found.
+    ///
+    /// # Errors
+    /// 403 with Kibana's text.
+    pub async fn authorize_execute(
+        &self,
+        state: &AppState,
+        space: &str,
+        connector_id: &str,
+    ) -> Result<(), ApiError> {
+        if self.0.may(space, Operation::Execute) {
+            return Ok(());
+        }
+        let type_id = state.service.type_of(space, connector_id).await;
+        Err(ApiError::Forbidden(
+            Operation::Execute.refusal(type_id.as_deref()),
+        ))
+    }
+
+    /// Who is asking, as the execution log records it.
+    pub fn requester(&self) -> Requester {
+        Requester {
+            username: Some(self.0.username.clone()),
+            api_key_id: self.0.api_key_id.clone(),
         }
     }
 }

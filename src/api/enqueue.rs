@@ -14,10 +14,9 @@ use super::{
     extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
-    execution_log::Requester,
     queue::{EnqueueRequest, QueueError},
     schema::{Schema, SchemaError, any, array, maybe, object, record, string},
-    security::{Operation, Principal},
+    security::Operation,
 };
 
 /// The most executions one bulk request may queue.
@@ -46,13 +45,6 @@ pub(super) static BULK_BODY: LazyLock<Schema> = LazyLock::new(|| {
     )])
 });
 
-fn requester(principal: &Principal) -> Requester {
-    Requester {
-        username: Some(principal.username.clone()),
-        api_key_id: principal.api_key_id.clone(),
-    }
-}
-
 fn request_of(connector_id: String, item: &Value) -> EnqueueRequest {
     EnqueueRequest {
         connector_id,
@@ -79,15 +71,10 @@ pub async fn enqueue(
     JsonBody(body): JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let body = check_body(&ENQUEUE_BODY, &body)?;
-    if !caller.0.may(&space, Operation::Execute) {
-        let type_id = state.service.type_of(&space, &id).await;
-        return Err(ApiError::Forbidden(
-            Operation::Execute.refusal(type_id.as_deref()),
-        ));
-    }
+    caller.authorize_execute(&state, &space, &id).await?;
     let ids = state
         .queue
-        .enqueue(&space, &requester(&caller.0), vec![request_of(id, &body)])
+        .enqueue(&space, &caller.requester(), vec![request_of(id, &body)])
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -125,7 +112,7 @@ pub async fn bulk_enqueue(
         .collect();
     let ids = state
         .queue
-        .enqueue(&space, &requester(&caller.0), items)
+        .enqueue(&space, &caller.requester(), items)
         .await?;
     let executions: Vec<Value> = ids
         .into_iter()

@@ -17,10 +17,9 @@ use super::{
     extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
-    execution_log::{self, Attempt, Requester, Source},
+    execution_log::{self, Attempt, Source},
     executor::{self, ExecutionResult},
     schema::{Schema, any, object, record},
-    security::Operation,
 };
 
 pub(super) static EXECUTE_BODY: LazyLock<Schema> =
@@ -34,13 +33,7 @@ pub async fn execute(
     JsonBody(body): JsonBody,
 ) -> Result<(HeaderMap, Json<ExecutionResult>), ApiError> {
     let body = check_body(&EXECUTE_BODY, &body)?;
-    if !caller.0.may(&space, Operation::Execute) {
-        // Kibana names the connector's type in the refusal when it can find it.
-        let type_id = state.service.type_of(&space, &id).await;
-        return Err(ApiError::Forbidden(
-            Operation::Execute.refusal(type_id.as_deref()),
-        ));
-    }
+    caller.authorize_execute(&state, &space, &id).await?;
     let run = executor::run(
         &state.service,
         &space,
@@ -56,10 +49,7 @@ pub async fn execute(
         run.duration,
     );
     let execution_id = uuid::Uuid::new_v4().to_string();
-    let requester = Requester {
-        username: Some(caller.0.username.clone()),
-        api_key_id: caller.0.api_key_id.clone(),
-    };
+    let requester = caller.requester();
     state.recorder.log(execution_log::entry(
         &Attempt {
             execution_id: &execution_id,

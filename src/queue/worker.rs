@@ -264,19 +264,8 @@ impl Worker {
             // same. Its outcome must still be recorded, or its lease would lapse and it
             // would run again and again.
             tracing::error!(connector_id = %execution.connector_id, "A queued execution failed unexpectedly; it is marked failed.");
-            let requester = Requester {
-                username: execution.username.clone(),
-                api_key_id: execution.api_key_id.clone(),
-            };
-            let attempt = Attempt {
-                execution_id: &execution.id,
-                number: execution.attempts,
-                space_id: &execution.space_id,
-                connector_id: &execution.connector_id,
-                source: Source::Queue,
-                schedule_delay: None,
-                requester: &requester,
-            };
+            let requester = requester_of(&execution);
+            let attempt = attempt_of(&execution, &requester, None);
             let entry = execution_log::refusal_entry(
                 &attempt,
                 "",
@@ -326,21 +315,9 @@ impl Worker {
 
     async fn attempt(&self, execution: ClaimedExecution) {
         let started = now_millis();
-        let requester = Requester {
-            username: execution.username.clone(),
-            api_key_id: execution.api_key_id.clone(),
-        };
-        let attempt = Attempt {
-            execution_id: &execution.id,
-            number: execution.attempts,
-            space_id: &execution.space_id,
-            connector_id: &execution.connector_id,
-            source: Source::Queue,
-            schedule_delay: Some(Duration::from_millis(
-                u64::try_from(started - execution.run_at).unwrap_or(0),
-            )),
-            requester: &requester,
-        };
+        let requester = requester_of(&execution);
+        let delay = Duration::from_millis(u64::try_from(started - execution.run_at).unwrap_or(0));
+        let attempt = attempt_of(&execution, &requester, Some(delay));
         let (finish, entry) = match self.run_as_requester(&execution, &attempt).await {
             Ok(run) => {
                 self.metrics.observe_execution(
@@ -458,6 +435,30 @@ impl Worker {
                 tracing::warn!(error = %crate::errors::chain(&error), "Cannot renew the leases of running executions.");
             }
         }
+    }
+}
+
+fn requester_of(execution: &ClaimedExecution) -> Requester {
+    Requester {
+        username: execution.username.clone(),
+        api_key_id: execution.api_key_id.clone(),
+    }
+}
+
+/// What the log says of a queued attempt.
+fn attempt_of<'a>(
+    execution: &'a ClaimedExecution,
+    requester: &'a Requester,
+    schedule_delay: Option<Duration>,
+) -> Attempt<'a> {
+    Attempt {
+        execution_id: &execution.id,
+        number: execution.attempts,
+        space_id: &execution.space_id,
+        connector_id: &execution.connector_id,
+        source: Source::Queue,
+        schedule_delay,
+        requester,
     }
 }
 
