@@ -13,7 +13,12 @@ use serde_json::{Value, json};
 #[derive(Args)]
 pub struct ConnectorsArgs {
     /// The server's base URL.
-    #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:5601")]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_URL",
+        default_value = "http://127.0.0.1:5601",
+        global = true
+    )]
     url: String,
     /// The space to work in (default: the default space).
     #[arg(long, global = true)]
@@ -25,7 +30,12 @@ pub struct ConnectorsArgs {
     #[arg(long, global = true)]
     ca_cert: Option<PathBuf>,
     /// With SWITCHBOARD_PASSWORD: basic authentication.
-    #[arg(long, env = "SWITCHBOARD_USERNAME", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SWITCHBOARD_USERNAME",
+        hide_env_values = true,
+        global = true
+    )]
     username: Option<String>,
     #[arg(
         long,
@@ -64,7 +74,8 @@ enum ConnectorsCommand {
         #[arg(long = "secrets-json", default_value = "{}")]
         secrets_json: String,
     },
-    /// Replace a connector's name, config and secrets.
+    /// Replace a connector's name, config and secrets (as Kibana's update does: give
+    /// all three again; secrets left out are removed).
     Update {
         id: String,
         #[arg(long)]
@@ -241,7 +252,7 @@ impl Client {
         };
         let mut base = args.url.trim_end_matches('/').to_owned();
         if let Some(space) = &args.space {
-            base = format!("{base}/s/{space}");
+            base = format!("{base}/s/{}", path_segment(space));
         }
         Ok(Self {
             http,

@@ -194,7 +194,7 @@ pub async fn run(
                 connector_id = id,
                 type_id,
                 duration_ms = elapsed.as_millis() as u64,
-                message = error.message(),
+                error = error.message(),
                 service_message = error.service_message().unwrap_or_default(),
                 "Connector run failed."
             );

@@ -55,6 +55,7 @@ fn directive_level(level: &str) -> &str {
 fn directives(level: &str, loggers: &[(String, String)]) -> String {
     let mut directives = match level {
         "all" => "trace".to_owned(),
+        "off" => "off".to_owned(),
         other => format!("warn,switchboard={}", directive_level(other)),
     };
     for (name, level) in loggers {
@@ -139,14 +140,47 @@ where
     }
 }
 
+/// Event fields with an ECS name: the request's id, the access log's fields, errors.
+const ECS_NAMES: [(&str, &[&str]); 6] = [
+    ("request_id", &["http", "request", "id"]),
+    ("http_method", &["http", "request", "method"]),
+    ("url_path", &["url", "path"]),
+    ("http_status", &["http", "response", "status_code"]),
+    ("duration_ms", &["event", "duration_ms"]),
+    ("error", &["error", "message"]),
+];
+
+fn insert_path(map: &mut Map<String, Value>, path: &[&str], value: Value) {
+    match path {
+        [] => {}
+        [last] => {
+            map.insert((*last).to_owned(), value);
+        }
+        [first, rest @ ..] => {
+            let inner = map
+                .entry((*first).to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(inner) = inner {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
 /// One log line: the event's own fields first, then the ECS base fields (which win,
 /// as in Kibana's layout).
 fn ecs_line(level: &str, target: &str, mut fields: Map<String, Value>) -> Value {
     let message = fields.remove("message").unwrap_or(Value::from(""));
-    let request_id = fields.remove("request_id");
+    // The names the server's events use for what ECS names otherwise.
+    let mut ecs = Map::new();
+    for (ours, path) in ECS_NAMES {
+        if let Some(value) = fields.remove(ours) {
+            insert_path(&mut ecs, path, value);
+        }
+    }
     let mut line = Value::Object(fields);
-    if let Some(id) = request_id {
-        line["http"] = json!({ "request": { "id": id } });
+    for (key, value) in ecs {
+        line[key] = value;
     }
     line["@timestamp"] = Value::from(crate::timestamp::iso(std::time::SystemTime::now()));
     line["log"] = json!({ "level": level, "logger": target.replace("::", ".") });
@@ -173,6 +207,7 @@ mod tests {
             ),
             "warn,switchboard=warn,switchboard::queue=debug,switchboard::http=error"
         );
+        assert_eq!(directives("off", &[]), "off");
     }
 
     #[test]
@@ -181,6 +216,8 @@ mod tests {
         fields.insert("message".to_owned(), Value::from("Connector ran."));
         fields.insert("request_id".to_owned(), Value::from("abc"));
         fields.insert("connector_id".to_owned(), Value::from("hook"));
+        fields.insert("error".to_owned(), Value::from("refused"));
+        fields.insert("http_status".to_owned(), Value::from(200));
         let line = ecs_line("INFO", "switchboard::executor", fields);
         assert_eq!(line["message"], "Connector ran.");
         assert_eq!(
@@ -189,6 +226,8 @@ mod tests {
         );
         assert_eq!(line["http"]["request"]["id"], "abc");
         assert_eq!(line["connector_id"], "hook");
+        assert_eq!(line["error"], json!({ "message": "refused" }));
+        assert_eq!(line["http"]["response"]["status_code"], 200);
         assert_eq!(line["ecs"]["version"], ECS_VERSION);
         assert!(line["@timestamp"].as_str().unwrap().ends_with('Z'));
     }

@@ -59,7 +59,8 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let id = client_request_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id);
+    // At error level, so the id is on the request's lines whatever level is set.
+    let span = tracing::error_span!("request", request_id = %id);
     let mut response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -73,9 +74,10 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     span.in_scope(|| {
         tracing::debug!(
             target: "switchboard::http",
-            method = %method,
-            path = %path,
-            status,
+            http_method = %method,
+            url_path = %path,
+            http_status = status,
+            duration_ms = elapsed.as_millis() as u64,
             "{method} {path} {status} {}ms",
             elapsed.as_millis()
         );

@@ -60,7 +60,8 @@ async fn the_cli_creates_lists_runs_updates_and_deletes_a_connector() {
         (json!("cli-hook"), json!("from the cli"))
     );
 
-    let (code, table, _) = cli(&app, &["list"]).await;
+    // --url after the subcommand works too.
+    let (code, table, _) = cli(&app, &["list", "--url", &app.base_url]).await;
     assert_eq!(code, Some(0));
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(

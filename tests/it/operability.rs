@@ -228,9 +228,10 @@ async fn json_logs_are_ecs_lines_carrying_the_request_id() {
         &[
             ("SWITCHBOARD_SERVER_PORT", "0"),
             ("SWITCHBOARD_LOGGING_JSON", "true"),
+            // The layer that names the request set to warn: its lines still carry the id.
             (
                 "SWITCHBOARD_LOGGING_LOGGERS",
-                r#"[{"name": "http", "level": "debug"}]"#,
+                r#"[{"name": "http", "level": "debug"}, {"name": "api", "level": "warn"}]"#,
             ),
         ],
     )
@@ -243,8 +244,42 @@ async fn json_logs_are_ecs_lines_carrying_the_request_id() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
+    let refused = closed_port();
+    let (_, created) = node
+        .call(
+            Method::POST,
+            "/api/actions/connector/down",
+            Some(json!({ "name": "down", "connector_type_id": ".webhook",
+                         "config": { "url": format!("http://127.0.0.1:{}/", refused.port) } })),
+        )
+        .await;
+    assert_eq!(created["id"], "down");
+    let failing = crate::support::superuser_client()
+        .post(format!(
+            "{}/api/actions/connector/down/_execute",
+            node.base_url
+        ))
+        .header("kbn-xsrf", "true")
+        .header("x-request-id", "the-failing-run")
+        .json(&json!({ "params": { "body": "x" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failing.status(), 200);
+    let warning = node.wait_for_line("Connector run failed.").await;
+    let warning: Value = serde_json::from_str(&warning).unwrap();
+    assert_eq!(warning["http"]["request"]["id"], "the-failing-run");
+    assert_eq!(warning["log"]["level"], "WARN");
+    assert_eq!(
+        warning["error"]["message"],
+        "error calling webhook, request failed"
+    );
+
     let line = node.wait_for_line("find-me-in-the-log").await;
     let entry: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["http"]["request"]["method"], "GET");
+    assert_eq!(entry["url"]["path"], "/api/actions/connectors");
+    assert_eq!(entry["http"]["response"]["status_code"], 200);
     assert_eq!(entry["http"]["request"]["id"], "find-me-in-the-log");
     assert_eq!(entry["log"]["logger"], "switchboard.http");
     assert_eq!(entry["log"]["level"], "DEBUG");

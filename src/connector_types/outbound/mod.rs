@@ -436,7 +436,7 @@ impl Outbound {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|error| self.describe(&error))?
+            .map_err(|error| self.count(self.describe(&error)))?
         {
             if bytes.len() + chunk.len() > limit {
                 return Err(too_large());
@@ -448,6 +448,15 @@ impl Outbound {
         }
         Ok(serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned())))
+    }
+
+    /// Counts a failure met while reading an answer, by kind.
+    fn count(&self, failure: TransportFailure) -> TransportFailure {
+        self.inner
+            .settings
+            .metrics
+            .count_outbound_error(kind_of(&failure));
+        failure
     }
 
     /// Describes a transport failure the way Node.js would, because Kibana puts
