@@ -504,6 +504,7 @@ fn email_settings(settings: &Settings, outbound: &OutboundSettings) -> EmailSett
         proxy_verification_mode: VerificationMode::parse(&settings.egress.proxy_verification_mode)
             .unwrap_or_default(),
         timeout: outbound.response_timeout,
+        metrics: outbound.metrics.clone(),
     }
 }
 

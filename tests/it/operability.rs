@@ -298,3 +298,35 @@ async fn json_logs_are_ecs_lines_carrying_the_request_id() {
     }
     node.stop().await;
 }
+
+#[tokio::test]
+async fn smtp_transport_failures_are_counted_and_mail_server_refusals_are_not() {
+    let refused = closed_port();
+    let app = TestApp::start().await;
+    let mail = app
+        .create_connector(json!({
+            "name": "mail", "connector_type_id": ".email",
+            "config": { "from": "alerts@example.com", "service": "other",
+                        "host": "127.0.0.1", "port": refused.port, "hasAuth": false },
+        }))
+        .await;
+
+    let result = app
+        .execute(
+            &mail,
+            json!({ "to": ["ops@example.com"], "subject": "s", "message": "m" }),
+        )
+        .await;
+
+    assert_eq!(result["status"], "error");
+    let metrics = app.get("/metrics").await.text;
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"switchboard_outbound_errors_total{kind="refused"}"#
+        ),
+        Some(1.0),
+        "{}\n{metrics}",
+        result["service_message"]
+    );
+}

@@ -6,7 +6,7 @@ mod services;
 mod smtp;
 mod tunnel;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use lettre::message::Mailbox;
 use serde_json::{Value, json};
@@ -16,7 +16,10 @@ use super::{
     License, Schemas, TypeInfo, ValidationContext,
     outbound::{ProxySettings, VerificationMode},
 };
-use crate::schema::{array, boolean, nullable, number, object, string};
+use crate::{
+    metrics::{Metrics, OutboundErrorKind},
+    schema::{array, boolean, nullable, number, object, string},
+};
 
 pub use self::graph::TokenCache;
 
@@ -51,6 +54,8 @@ pub struct EmailSettings {
     pub proxy: Option<ProxySettings>,
     pub proxy_verification_mode: VerificationMode,
     pub timeout: Duration,
+    /// Where SMTP transport failures are counted, by kind.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for EmailSettings {
@@ -66,6 +71,7 @@ impl Default for EmailSettings {
             proxy: None,
             proxy_verification_mode: VerificationMode::Full,
             timeout: Duration::from_secs(60),
+            metrics: Arc::default(),
         }
     }
 }
@@ -294,13 +300,43 @@ impl ConnectorType for Email {
                 }
                 // Kibana's test transport: nothing is sent, the composed message is returned.
                 Some("__json") => Ok(composed(&mail)),
-                _ => smtp::send(&self.settings, &connector, &mail).await,
+                _ => {
+                    let sent = smtp::send(&self.settings, &connector, &mail).await;
+                    if let Some(kind) = sent.as_ref().err().and_then(|it| smtp_failure_kind(it)) {
+                        self.settings.metrics.count_outbound_error(kind);
+                    }
+                    sent
+                }
             };
             sent.map(Some).map_err(|service_message| {
                 ExecuteError::new("error sending email").with_service_message(service_message)
             })
         })
     }
+}
+
+/// The kind of an SMTP failure that is the transport's (for metrics), from its text;
+/// `None` for the mail server's own refusals (535, 550, ...).
+fn smtp_failure_kind(text: &str) -> Option<OutboundErrorKind> {
+    let lower = text.to_lowercase();
+    Some(if text.starts_with("timeout of ") {
+        OutboundErrorKind::Timeout
+    } else if text.contains("blockPrivateAddresses refuses")
+        || text.contains("is not added to the Kibana config")
+    {
+        OutboundErrorKind::NotAllowed
+    } else if lower.contains("connection refused") {
+        OutboundErrorKind::Refused
+    } else if lower.contains("connection reset") || lower.contains("broken pipe") {
+        OutboundErrorKind::Reset
+    } else if text.contains("ENOTFOUND") {
+        OutboundErrorKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        OutboundErrorKind::Tls
+    } else {
+        return None;
+    })
 }
 
 /// What is sent, whatever the transport.
@@ -357,6 +393,31 @@ fn markdown_to_html(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn smtp_failures_are_classified_by_their_text() {
+        let kind = |text| smtp_failure_kind(text);
+        assert_eq!(
+            kind("timeout of 300ms exceeded"),
+            Some(OutboundErrorKind::Timeout)
+        );
+        assert_eq!(
+            kind("Connection error: Connection refused (os error 111)"),
+            Some(OutboundErrorKind::Refused)
+        );
+        assert_eq!(
+            kind(
+                "target hostname \"localhost\" resolves to 127.0.0.1, which xpack.actions.blockPrivateAddresses refuses"
+            ),
+            Some(OutboundErrorKind::NotAllowed)
+        );
+        assert_eq!(
+            kind("invalid peer certificate: UnknownIssuer"),
+            Some(OutboundErrorKind::Tls)
+        );
+        // The mail server's own answers are not transport failures.
+        assert_eq!(kind("permanent error (535): authentication failed"), None);
+    }
     use crate::connector_types::validate_connector;
 
     #[track_caller]
