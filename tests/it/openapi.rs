@@ -98,7 +98,8 @@ async fn run_schemathesis(
         .current_dir(dir.path())
         .args(["run", schema, "--url", &app.base_url])
         .args(["--checks", "all", "--exclude-checks", excluded])
-        .args(["--max-examples", "5", "--phases", "coverage,fuzzing"])
+        // A fixed seed: the same cases every run, so a failure is the server's, not luck.
+        .args(["--max-examples", "5", "--seed", "20231031"])
         .args(["--workers", "2", "--max-time", "120", "--no-color"])
         .args(["--suppress-health-check", "filter_too_much"])
         .args(extra)
@@ -124,6 +125,11 @@ fn config() -> String {
 [parameters]
 "path.space_id" = "default"
 "path.spaceId" = "default"
+
+# A body too large for server.maxPayload is refused with 413 (Kibana's too), before its
+# content is looked at: that is a rejection as well.
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
 "#
     )
 }
@@ -142,10 +148,11 @@ fn config() -> String {
 ///   per type, which Kibana checks when the connector runs, answering 200 with
 ///   `status: error` rather than 400.
 ///
-/// The four create operations are left out: schemathesis 4.32.5 crashes (a
-/// hypothesis `FlakyFailure`, `KeyError` in its generator) building coverage cases
-/// from their `oneOf` of every connector type's body. Creating connectors is covered
-/// by the run against Switchboard's document and by `connectors_api.rs`.
+/// Only the fuzzing phase, and not the four create operations: schemathesis 4.32.5
+/// crashes now and then (a hypothesis `FlakyFailure`, `KeyError` in its generator)
+/// building coverage cases from the document's `oneOf` of every connector type's
+/// body, and in fuzzing on the create operations. Creating connectors is covered by
+/// the run against Switchboard's document and by `connectors_api.rs`.
 const KIBANA_EXCLUDED_CHECKS: &str =
     "status_code_conformance,response_schema_conformance,negative_data_rejection";
 
@@ -155,7 +162,15 @@ async fn schemathesis_finds_nothing_wrong() {
     let Some(st) = schemathesis() else { return };
     let app = TestApp::start().await;
     let ours = format!("{}/api/openapi.json", app.base_url);
-    run_schemathesis(&st, &app, &ours, &config(), EXCLUDED_CHECKS, &[]).await;
+    run_schemathesis(
+        &st,
+        &app,
+        &ours,
+        &config(),
+        EXCLUDED_CHECKS,
+        &["--phases", "coverage,fuzzing"],
+    )
+    .await;
 
     let kibanas = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -168,6 +183,8 @@ async fn schemathesis_finds_nothing_wrong() {
         &config(),
         &format!("{EXCLUDED_CHECKS},{KIBANA_EXCLUDED_CHECKS}"),
         &[
+            "--phases",
+            "fuzzing",
             "--exclude-operation-id",
             "createConnector",
             "--exclude-operation-id",
