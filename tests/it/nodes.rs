@@ -323,6 +323,17 @@ async fn all_finished(node: &ServerProcess, ids: &[String]) -> Vec<Value> {
     finished
 }
 
+/// The numbers the sink received, in order.
+fn delivered_numbers(sink: &FakeServer) -> Vec<usize> {
+    let mut numbers: Vec<usize> = sink
+        .requests()
+        .iter()
+        .map(|it| it.body.parse().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    numbers
+}
+
 async fn enqueue_numbered(node: &ServerProcess, numbers: std::ops::Range<usize>) -> Vec<String> {
     let executions: Vec<Value> = numbers
         .map(|n| json!({ "connector_id": "sink", "params": { "body": n.to_string() } }))
@@ -375,12 +386,7 @@ async fn two_nodes_share_the_queue_and_run_each_execution_exactly_once() {
     let ids: Vec<String> = first.into_iter().chain(second).collect();
     let finished = all_finished(&a, &ids).await;
 
-    let mut bodies: Vec<usize> = sink
-        .requests()
-        .iter()
-        .map(|it| it.body.parse().unwrap())
-        .collect();
-    bodies.sort_unstable();
+    let bodies = delivered_numbers(&sink);
     assert_eq!(
         bodies,
         (0..1000).collect::<Vec<_>>(),
@@ -458,12 +464,7 @@ async fn a_live_nodes_long_runs_keep_their_leases() {
     let ids = enqueue_numbered(&b, 0..10).await;
     let finished = all_finished(&a, &ids).await;
 
-    let mut bodies: Vec<usize> = sink
-        .requests()
-        .iter()
-        .map(|it| it.body.parse().unwrap())
-        .collect();
-    bodies.sort_unstable();
+    let bodies = delivered_numbers(&sink);
     assert_eq!(bodies, (0..10).collect::<Vec<_>>());
     assert!(
         finished

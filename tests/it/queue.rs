@@ -28,6 +28,22 @@ async fn app_with(extra: Value) -> TestApp {
     TestApp::with_settings(settings).await
 }
 
+/// A sink answering `failure()` to its first `times` calls, then 200.
+async fn failing_first(
+    times: usize,
+    failure: impl Fn() -> Reply + Send + Sync + 'static,
+) -> FakeServer {
+    let calls = AtomicUsize::new(0);
+    FakeServer::start(move |_| {
+        if calls.fetch_add(1, Ordering::SeqCst) < times {
+            failure()
+        } else {
+            Reply::status(200, "ok")
+        }
+    })
+    .await
+}
+
 async fn webhook(app: &TestApp, sink: &FakeServer) -> String {
     app.create_connector(json!({
         "name": "queued hook",
@@ -128,16 +144,7 @@ async fn an_enqueued_execution_is_sent_once_and_its_status_and_log_say_so() {
 
 #[tokio::test]
 async fn server_errors_are_retried_on_the_backoff_until_one_succeeds() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let sink = FakeServer::start(move |_| {
-        if counter.fetch_add(1, Ordering::SeqCst) < 2 {
-            Reply::status(500, "down")
-        } else {
-            Reply::status(200, "ok")
-        }
-    })
-    .await;
+    let sink = failing_first(2, || Reply::status(500, "down")).await;
     let app = app_with(json!({})).await;
     let id = webhook(&app, &sink).await;
 
@@ -162,14 +169,8 @@ async fn server_errors_are_retried_on_the_backoff_until_one_succeeds() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let sink = FakeServer::start(move |_| {
-        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-            Reply::status(429, "slow down").with_header("retry-after", "1")
-        } else {
-            Reply::status(200, "ok")
-        }
+    let sink = failing_first(1, || {
+        Reply::status(429, "slow down").with_header("retry-after", "1")
     })
     .await;
     let app = app_with(json!({})).await;
