@@ -9,6 +9,7 @@ mod d3security;
 pub mod email;
 mod error;
 pub mod index;
+mod itsm;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;
