@@ -5,6 +5,7 @@
 //! messages are Kibana's, and runs with an [`ExecutionContext`] it is handed. It never
 //! reads settings, the store or HTTP requests of its own.
 
+mod case_connector;
 mod d3security;
 pub mod email;
 mod error;
@@ -13,11 +14,13 @@ mod itsm;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;
+mod resilient;
 pub mod server_log;
 mod slack;
 mod slack_api;
 mod subaction;
 mod teams;
+mod thehive;
 mod tines;
 mod torq;
 pub mod webhook;
@@ -308,5 +311,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(opsgenie::Opsgenie::new());
     registry.register(tines::Tines::new());
     registry.register(d3security::D3Security::new());
+    registry.register(resilient::Resilient::new());
+    registry.register(thehive::TheHive::new());
     registry
 }
