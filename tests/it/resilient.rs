@@ -386,6 +386,19 @@ async fn resilient_reports_failures_in_kibanas_words() {
         .await["service_message"],
         "[Action][IBM Resilient]: Unable to update incident with id 1. Error: [Action][IBM Resilient]: Unable to get incident with id 1. Error: Status code: 500. Message: API Error: boom.."
     );
+    let closed = crate::support::closed_port();
+    let unreachable = app
+        .create_typed(
+            ".resilient",
+            json!({ "apiUrl": format!("http://127.0.0.1:{}", closed.port), "orgId": "201" }),
+            json!({ "apiKeyId": "key-id", "apiKeySecret": "key-secret" }),
+        )
+        .await;
+    assert_eq!(
+        app.execute(&unreachable, json!({ "subAction": "getFields" }))
+            .await["service_message"],
+        "[Action][IBM Resilient]: Unable to get fields. Error: Status code: undefined. Message: Unknown API Error."
+    );
     let odd = connector(&app, &fake, "odd").await;
     assert_eq!(
         app.execute(&odd, push(json!({ "name": "n" }), Value::Null))

@@ -274,6 +274,17 @@ async fn thehive_reports_failures_in_kibanas_words() {
         Some("SOC"),
         r#"{"title":"t","description":"d","type":"external","source":"kibana","sourceRef":"ref-1","isRuleSeverity":false}"#,
     );
+    let closed = crate::support::closed_port();
+    let unreachable = connector(
+        &app,
+        format!("http://127.0.0.1:{}", closed.port),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        app.execute(&unreachable, alert.clone()).await["service_message"],
+        "Status code: undefined. Message: Unknown API Error"
+    );
     let odd = connector(&app, fake.url("/odd"), json!("SOC")).await;
     assert_eq!(
         app.execute(
