@@ -5,6 +5,7 @@
 //! messages are Kibana's, and runs with an [`ExecutionContext`] it is handed. It never
 //! reads settings, the store or HTTP requests of its own.
 
+mod cases_webhook;
 mod d3security;
 pub mod email;
 mod error;
@@ -17,6 +18,7 @@ pub mod server_log;
 mod slack;
 mod slack_api;
 mod subaction;
+mod swimlane;
 mod teams;
 mod tines;
 mod torq;
@@ -308,5 +310,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(opsgenie::Opsgenie::new());
     registry.register(tines::Tines::new());
     registry.register(d3security::D3Security::new());
+    registry.register(cases_webhook::CasesWebhook::new());
+    registry.register(swimlane::Swimlane::new());
     registry
 }
