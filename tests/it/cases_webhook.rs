@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{FakeServer, Reply, TestApp, app::assert_error, fake::Recorded};
+use crate::support::{FakeServer, Reply, TestApp, app::assert_error, fake::Recorded, pki::TestCa};
 
 /// `Basic base64("elastic:changeme")`.
 const BASIC: &str = "Basic ZWxhc3RpYzpjaGFuZ2VtZQ==";
@@ -43,24 +43,25 @@ fn push(incident: Value, comments: Value) -> Value {
 }
 
 /// Answers like the vendor: the case `10001` (`CASE-1`) and the case `A/1 b`.
+fn vendor_reply(request: &Recorded) -> Reply {
+    match (request.method.as_str(), request.path.as_str()) {
+        ("POST", "/rest/api/2/issue") => Reply::json(201, json!({ "data": { "id": 10001 } })),
+        ("GET", "/rest/api/2/issue/10001") => {
+            Reply::json(200, json!({ "fields": { "key": "CASE-1" } }))
+        }
+        ("PUT", "/rest/api/2/issue/A%2F1%20b") => Reply::status(204, ""),
+        ("GET", "/rest/api/2/issue/A%2F1%20b") => {
+            Reply::json(200, json!({ "fields": { "key": "CASE 2" } }))
+        }
+        ("POST", path) if path.ends_with("/comment") => {
+            Reply::json(201, json!({ "id": "comment-1" }))
+        }
+        _ => Reply::json(404, json!({ "error": "no such route" })),
+    }
+}
+
 async fn vendor() -> FakeServer {
-    FakeServer::start(
-        |request| match (request.method.as_str(), request.path.as_str()) {
-            ("POST", "/rest/api/2/issue") => Reply::json(201, json!({ "data": { "id": 10001 } })),
-            ("GET", "/rest/api/2/issue/10001") => {
-                Reply::json(200, json!({ "fields": { "key": "CASE-1" } }))
-            }
-            ("PUT", "/rest/api/2/issue/A%2F1%20b") => Reply::status(204, ""),
-            ("GET", "/rest/api/2/issue/A%2F1%20b") => {
-                Reply::json(200, json!({ "fields": { "key": "CASE 2" } }))
-            }
-            ("POST", path) if path.ends_with("/comment") => {
-                Reply::json(201, json!({ "id": "comment-1" }))
-            }
-            _ => Reply::json(404, json!({ "error": "no such route" })),
-        },
-    )
-    .await
+    FakeServer::start(vendor_reply).await
 }
 
 /// The method, path, query and body of a request, and that it carries every header
@@ -453,4 +454,164 @@ async fn accepts_the_documented_example() {
     expected["getIncidentMethod"] = json!("get");
     expected["getIncidentJson"] = Value::Null;
     assert_eq!(response.json()["config"], expected);
+}
+
+#[tokio::test]
+async fn gets_the_title_with_a_post_body_when_configured() {
+    let (id, result, requests, fake) = push_against(
+        json!({ "getIncidentMethod": "post",
+                "getIncidentJson": r#"{"lookup":{{{external.system.id}}}}"# }),
+        |request| match request.path.as_str() {
+            "/rest/api/2/issue" => Reply::json(201, json!({ "data": { "id": "7" } })),
+            _ => Reply::json(200, json!({ "fields": { "key": "K" } })),
+        },
+    )
+    .await;
+    let date = pushed_date(&result["data"]);
+    assert_eq!(
+        result,
+        json!({ "status": "ok", "connector_id": id, "data": {
+            "id": "7", "title": "K", "url": fake.url("/browse/K"), "pushedDate": date,
+        } })
+    );
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    check_request(
+        &requests[0],
+        "POST",
+        "/rest/api/2/issue",
+        r#"{"fields":{"summary":"T","description":"","labels":[]}}"#,
+    );
+    check_request(
+        &requests[1],
+        "POST",
+        "/rest/api/2/issue/7",
+        r#"{"lookup":"7"}"#,
+    );
+}
+
+#[tokio::test]
+async fn update_and_comment_failures_name_the_case() {
+    let fake = FakeServer::start(|request| match request.method.as_str() {
+        "PUT" => Reply::json(409, json!({ "message": "locked" })),
+        "PATCH" => Reply::json(200, json!({})),
+        "GET" => Reply::json(200, json!({ "fields": { "key": "K" } })),
+        _ => Reply::status(503, "down"),
+    })
+    .await;
+    let app = TestApp::start().await;
+    let id = app
+        .create_typed(".cases-webhook", config(&fake), secrets())
+        .await;
+    let update = app
+        .execute(
+            &id,
+            push(json!({ "title": "T", "externalId": "9" }), Value::Null),
+        )
+        .await;
+    assert_eq!(
+        update,
+        failed(
+            &id,
+            r#"[Action][Webhook - Case Management]: Unable to update case with id 9. Error: Request failed with status code 409. {"message":"locked"} Reason: Conflict"#
+        )
+    );
+    let comments = json!([{ "comment": "note", "commentId": "c1" }]);
+    let config = with(config(&fake), json!({ "updateIncidentMethod": "patch" }));
+    let patching = app.create_typed(".cases-webhook", config, secrets()).await;
+    let comment = app
+        .execute(
+            &patching,
+            push(json!({ "title": "T", "externalId": "9" }), comments),
+        )
+        .await;
+    assert_eq!(
+        comment,
+        failed(
+            &patching,
+            r#"[Action][Webhook - Case Management]: Unable to create comment at case with id 9. Error: Request failed with status code 503. "down" Reason: Service Unavailable"#
+        )
+    );
+    let sent: Vec<(String, String)> = fake
+        .requests()
+        .into_iter()
+        .map(|it| (it.method.to_string(), it.path))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("PUT".to_owned(), "/rest/api/2/issue/9".to_owned()),
+            ("PATCH".to_owned(), "/rest/api/2/issue/9".to_owned()),
+            ("GET".to_owned(), "/rest/api/2/issue/9".to_owned()),
+            ("POST".to_owned(), "/rest/api/2/issue/9/comment".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn incomplete_credentials_are_a_wrong_configuration() {
+    let fake = vendor().await;
+    let app = TestApp::start().await;
+    let wrong = "[Action]Webhook - Case Management: Wrong configuration.";
+    for (changes, secrets) in [
+        (json!({}), json!({ "clientSecret": "s" })),
+        (
+            json!({ "authType": "webhook-authentication-ssl" }),
+            json!({ "secretHeaders": { "X-Secret": "two" } }),
+        ),
+    ] {
+        let id = app
+            .create_typed(".cases-webhook", with(config(&fake), changes), secrets)
+            .await;
+        let result = app
+            .execute(&id, push(json!({ "title": "T" }), Value::Null))
+            .await;
+        assert_eq!(result, failed(&id, wrong));
+    }
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn presents_a_client_certificate_and_trusts_the_configured_ca() {
+    let server_ca = TestCa::new("Server CA");
+    let client_ca = TestCa::new("Client CA");
+    let certificate = server_ca.issue(&["127.0.0.1"]);
+    let mutual = FakeServer::start_tls(
+        TestCa::server_config(&certificate, Some(&client_ca)),
+        vendor_reply,
+    )
+    .await;
+    let client = client_ca.issue(&["switchboard-client"]);
+    let app = TestApp::start().await;
+    let tls = json!({ "authType": "webhook-authentication-ssl", "certType": "ssl-crt-key",
+                      "ca": server_ca.cert_base64(), "verificationMode": "full" });
+    let id = app
+        .create_typed(
+            ".cases-webhook",
+            with(config(&mutual), tls),
+            json!({ "crt": client.cert_base64(), "key": client.key_base64() }),
+        )
+        .await;
+    let result = app
+        .execute(&id, push(json!({ "title": "T" }), Value::Null))
+        .await;
+    assert_eq!(result["data"]["title"], "CASE-1", "{result}");
+    let requests = mutual.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert!(
+        requests
+            .iter()
+            .all(|it| it.header("authorization").is_none())
+    );
+
+    // The CA applies without authentication too.
+    let plain =
+        FakeServer::start_tls(TestCa::server_config(&certificate, None), vendor_reply).await;
+    let no_auth = json!({ "hasAuth": false, "ca": server_ca.cert_base64() });
+    let id = app
+        .create_typed(".cases-webhook", with(config(&plain), no_auth), json!({}))
+        .await;
+    let result = app
+        .execute(&id, push(json!({ "title": "T" }), Value::Null))
+        .await;
+    assert_eq!(result["data"]["title"], "CASE-1", "{result}");
 }
