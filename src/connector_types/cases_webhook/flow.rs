@@ -178,31 +178,11 @@ impl<'a> Service<'a> {
                 .map_err(|failure| failure.wrap("Unable to create case"))?,
         };
         let comments = itsm::comments(sub_params);
-        let mut pushed_comments = None;
-        if !comments.is_empty() {
-            let mut list = Vec::new();
-            for comment in comments {
-                let text = comment["comment"].as_str().unwrap_or_default();
-                if text.is_empty() {
-                    continue;
-                }
-                let sent = self
-                    .comment(&tls, &pushed.id, text)
-                    .await
-                    .map_err(|failure| {
-                        failure.wrap(&format!(
-                            "Unable to create comment at case with id {}",
-                            pushed.id
-                        ))
-                    })?;
-                // Kibana reports a comment as pushed even when the connector has no
-                // comment config and nothing was sent; Switchboard does not.
-                if sent {
-                    list.push(itsm::pushed_comment(comment, &pushed.pushed_date));
-                }
-            }
-            pushed_comments = Some(list);
-        }
+        let pushed_comments = if comments.is_empty() {
+            None
+        } else {
+            Some(self.push_comments(&tls, &pushed, comments).await?)
+        };
         Ok(itsm::push_result(
             pushed.id,
             pushed.title,
@@ -210,6 +190,37 @@ impl<'a> Service<'a> {
             &pushed.url,
             pushed_comments,
         ))
+    }
+
+    /// Sends the comments that have text; returns those reported as pushed.
+    async fn push_comments(
+        &self,
+        tls: &TlsOverrides,
+        pushed: &Pushed,
+        comments: &[Value],
+    ) -> Result<Vec<Value>, Failure> {
+        let mut list = Vec::new();
+        for comment in comments {
+            let text = comment["comment"].as_str().unwrap_or_default();
+            if text.is_empty() {
+                continue;
+            }
+            let sent = self
+                .comment(tls, &pushed.id, text)
+                .await
+                .map_err(|failure| {
+                    failure.wrap(&format!(
+                        "Unable to create comment at case with id {}",
+                        pushed.id
+                    ))
+                })?;
+            // Kibana reports a comment as pushed even when the connector has no
+            // comment config and nothing was sent; Switchboard does not.
+            if sent {
+                list.push(itsm::pushed_comment(comment, &pushed.pushed_date));
+            }
+        }
+        Ok(list)
     }
 
     async fn create(&self, tls: &TlsOverrides, incident: &Value) -> Result<Pushed, Failure> {
