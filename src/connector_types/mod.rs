@@ -6,6 +6,7 @@
 //! reads settings, the store or HTTP requests of its own.
 
 mod case_connector;
+mod cases_webhook;
 mod d3security;
 pub mod email;
 mod error;
@@ -19,6 +20,7 @@ pub mod server_log;
 mod slack;
 mod slack_api;
 mod subaction;
+mod swimlane;
 mod teams;
 mod thehive;
 mod tines;
@@ -313,5 +315,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(d3security::D3Security::new());
     registry.register(resilient::Resilient::new());
     registry.register(thehive::TheHive::new());
+    registry.register(cases_webhook::CasesWebhook::new());
+    registry.register(swimlane::Swimlane::new());
     registry
 }

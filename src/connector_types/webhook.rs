@@ -207,6 +207,18 @@ async fn tls_overrides(
     if !uses_ssl {
         return Ok(TlsOverrides::default());
     }
+    connector_tls(cx, config, secrets, true).await
+}
+
+/// The TLS overrides of Kibana's `buildConnectorAuth`, shared with `.cases-webhook`:
+/// `ca` and `verificationMode` from the config, and with `with_identity` the client
+/// certificate of the secrets (`pfx`, else `crt` and `key`; `password` unlocks it).
+pub(super) async fn connector_tls(
+    cx: &ExecutionContext,
+    config: &Value,
+    secrets: &Value,
+    with_identity: bool,
+) -> Result<TlsOverrides, String> {
     let decode = |field: &str| -> Result<Option<Vec<u8>>, String> {
         secrets[field]
             .as_str()
@@ -215,7 +227,12 @@ async fn tls_overrides(
             .transpose()
     };
     let password = secrets["password"].as_str();
-    let identity = match (decode("pfx")?, decode("crt")?, decode("key")?) {
+    let material = if with_identity {
+        (decode("pfx")?, decode("crt")?, decode("key")?)
+    } else {
+        (None, None, None)
+    };
+    let identity = match material {
         (Some(pfx), _, _) => Some(
             cx.http
                 .client_identity(IdentitySource::Pfx {
@@ -246,7 +263,7 @@ async fn tls_overrides(
 
 /// Basic auth first, then the configured headers, so a configured `Authorization`
 /// replaces the basic one, as in Kibana.
-fn request_headers(config: &Value, secrets: &Value) -> Result<HeaderMap, String> {
+pub(super) fn request_headers(config: &Value, secrets: &Value) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     let auth_type = config["authType"].as_str();
     let uses_basic =
