@@ -10,6 +10,7 @@ pub mod email;
 mod error;
 pub mod index;
 mod itsm;
+mod jira;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;
@@ -308,5 +309,6 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(opsgenie::Opsgenie::new());
     registry.register(tines::Tines::new());
     registry.register(d3security::D3Security::new());
+    registry.register(jira::Jira::new());
     registry
 }
