@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{FakeServer, Reply, TestApp, app::assert_error, basic, fake::Recorded};
+use crate::support::{
+    FakeServer, Reply, TestApp, app::assert_error, basic, closed_port, fake::Recorded,
+};
 
 const EMAIL: &str = "me@example.com";
 const TOKEN: &str = "jira-api-token";
@@ -129,6 +131,13 @@ fn jira(request: &Recorded) -> Reply {
         ("GET", "vanishing", "issue/404") => Reply::json(
             404,
             json!({ "errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {} }),
+        ),
+        ("GET", "errors", "issue/keyless") => Reply::json(200, json!({ "id": "1", "fields": {} })),
+        ("PUT", "errors", "issue/CK-2") => Reply::status(204, ""),
+        ("GET", "errors", "issue/CK-2") => Reply::json(200, issue("10012", "CK-2")),
+        ("POST", "errors", "issue/10012/comment") => Reply::json(
+            403,
+            json!({ "errorMessages": ["You do not have the permission to comment on this issue."], "errors": {} }),
         ),
         _ => Reply::json(
             404,
@@ -587,6 +596,26 @@ async fn jira_errors_carry_jiras_reasons() {
     );
     assert_eq!(result["errorSource"], "framework");
 
+    assert_eq!(
+        app.execute(&id, sub_action("getIncident", json!({ "externalId": "keyless" }))).await,
+        failed(
+            "[Action][Jira]: Unable to get incident with id keyless. Error: Response is missing at least one of the expected fields: id,key. Reason: unknown: errorResponse was null".to_owned(),
+            "framework"
+        )
+    );
+    let update = sub_action(
+        "pushToService",
+        json!({ "incident": { "summary": "s", "externalId": "CK-2" },
+                "comments": [{ "comment": "no rights", "commentId": "c1" }] }),
+    );
+    assert_eq!(
+        app.execute(&id, update).await,
+        failed(
+            "[Action][Jira]: Unable to create comment at incident with id 10012. Error: Request failed with status code 403. Reason: You do not have the permission to comment on this issue.".to_owned(),
+            "framework"
+        )
+    );
+
     let issue_fields = |issue_id: &str| format!("/errors/rest/api/2/issue/{issue_id}");
     assert_eq!(
         calls(&fake),
@@ -610,7 +639,46 @@ async fn jira_errors_carry_jiras_reasons() {
                 } }))
             ),
             call("GET", "/vanishing/rest/api/2/issue/404", None),
+            call("GET", &issue_fields("keyless"), None),
+            call(
+                "PUT",
+                &issue_fields("CK-2"),
+                Some(json!({ "fields": { "summary": "s", "project": { "key": "CK" } } }))
+            ),
+            call("GET", &issue_fields("CK-2"), None),
+            call(
+                "POST",
+                &issue_fields("10012/comment"),
+                Some(json!({ "body": "no rights" }))
+            ),
         ]
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_jira_is_reported_as_nodejs_would() {
+    let closed = closed_port();
+    let app = TestApp::start().await;
+    let url = format!("http://127.0.0.1:{}", closed.port);
+    let id = app
+        .create_typed(
+            ".jira",
+            json!({ "apiUrl": url, "projectKey": "CK" }),
+            json!({ "email": EMAIL, "apiToken": TOKEN }),
+        )
+        .await;
+    let result = app.execute(&id, sub_action("issueTypes", json!({}))).await;
+    assert_eq!(
+        result,
+        json!({
+            "status": "error", "connector_id": id,
+            "message": "an error occurred while running the action",
+            "service_message": format!(
+                "[Action][Jira]: Unable to get issue types. Error: connect ECONNREFUSED 127.0.0.1:{}. Reason: unknown: errorResponse was null",
+                closed.port
+            ),
+            "retry": true, "errorSource": "framework",
+        })
     );
 }
 
