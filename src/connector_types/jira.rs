@@ -97,8 +97,8 @@ fn check_label(label: &Value) -> Result<(), String> {
 
 /// config-schema checks each key first (stopping at the first refused one), then
 /// the number of keys.
-fn check_other_fields(fields: &Value) -> Result<(), String> {
-    let Some(fields) = fields.as_object() else {
+fn check_other_fields(other_fields: &Value) -> Result<(), String> {
+    let Some(fields) = other_fields.as_object() else {
         return Ok(());
     };
     if let Some(key) = fields
@@ -109,12 +109,7 @@ fn check_other_fields(fields: &Value) -> Result<(), String> {
             "The following properties cannot be defined inside otherFields: {key}."
         ));
     }
-    itsm::check_extra_fields(
-        &Value::Object(fields.clone()),
-        "otherFields",
-        MAX_OTHER_FIELDS,
-        &[],
-    )
+    itsm::check_extra_fields(other_fields, "otherFields", MAX_OTHER_FIELDS, &[])
 }
 
 /// The characters of JavaScript's `\s` (and of what `String.prototype.trim` removes).
@@ -542,7 +537,7 @@ impl<'a> Service<'a> {
             .send(Method::GET, &self.issue_types_url(), None, &[])
             .await?;
         let types = cloud_or_data_center(&answer, "issueTypes");
-        let types = list(types, "map", "issueTypes")?;
+        let types = list(types, "issueTypes", "map")?;
         types
             .iter()
             .map(|issue_type| pick(issue_type, &["id", "name"]))
@@ -561,7 +556,7 @@ impl<'a> Service<'a> {
         let url = format!("{}/{id}", self.issue_types_url());
         let answer = self.send(Method::GET, &url, None, &[]).await?;
         let fields = cloud_or_data_center(&answer, "fields");
-        let fields = list(fields, "reduce", "(rawFields || values).reduce")?;
+        let fields = list(fields, "(rawFields || values)", "reduce")?;
         let mut by_id = Map::new();
         for field in fields {
             if field.is_null() {
@@ -615,7 +610,7 @@ impl<'a> Service<'a> {
         let answer = self.send(Method::GET, &url, None, &[]).await?;
         match answer.get("issues") {
             None | Some(Value::Null) => Ok(Vec::new()),
-            issues => list(issues, "map", "issues")?
+            issues => list(issues, "issues", "map")?
                 .iter()
                 .map(issue_summary)
                 .collect(),
@@ -645,16 +640,19 @@ fn cloud_or_data_center<'v>(answer: &'v Value, cloud_key: &str) -> Option<&'v Va
     }
 }
 
-/// The array a JavaScript list method is called on; JavaScript's TypeError otherwise.
+/// The array Kibana calls `<expression>.<method>(...)` on; JavaScript's TypeError
+/// when it is something else.
 fn list<'v>(
     value: Option<&'v Value>,
-    method: &str,
     expression: &str,
+    method: &str,
 ) -> Result<&'v Vec<Value>, Failure> {
     match value {
         Some(Value::Array(items)) => Ok(items),
         None | Some(Value::Null) => Err(unreadable(value, method)),
-        Some(_) => Err(Failure::plain(format!("{expression} is not a function"))),
+        Some(_) => Err(Failure::plain(format!(
+            "{expression}.{method} is not a function"
+        ))),
     }
 }
 

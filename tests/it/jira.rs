@@ -132,6 +132,9 @@ fn jira(request: &Recorded) -> Reply {
             404,
             json!({ "errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {} }),
         ),
+        ("GET", "errors", "issue/createmeta/CK/issuetypes") => {
+            Reply::json(200, json!({ "startAt": 0 }))
+        }
         ("GET", "errors", "issue/keyless") => Reply::json(200, json!({ "id": "1", "fields": {} })),
         ("PUT", "errors", "issue/CK-2") => Reply::status(204, ""),
         ("GET", "errors", "issue/CK-2") => Reply::json(200, issue("10012", "CK-2")),
@@ -616,6 +619,15 @@ async fn jira_errors_carry_jiras_reasons() {
         )
     );
 
+    // An answer without a list fails as Kibana's code does on it.
+    assert_eq!(
+        app.execute(&id, sub_action("issueTypes", json!({}))).await,
+        failed(
+            "[Action][Jira]: Unable to get issue types. Error: Cannot read properties of undefined (reading 'map'). Reason: unknown: errorResponse was null".to_owned(),
+            "framework"
+        )
+    );
+
     let issue_fields = |issue_id: &str| format!("/errors/rest/api/2/issue/{issue_id}");
     assert_eq!(
         calls(&fake),
@@ -651,6 +663,7 @@ async fn jira_errors_carry_jiras_reasons() {
                 &issue_fields("10012/comment"),
                 Some(json!({ "body": "no rights" }))
             ),
+            call("GET", &issue_fields("createmeta/CK/issuetypes"), None),
         ]
     );
 }
