@@ -12,6 +12,7 @@ pub mod email;
 mod error;
 pub mod index;
 mod itsm;
+mod jira;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;
@@ -313,9 +314,10 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(opsgenie::Opsgenie::new());
     registry.register(tines::Tines::new());
     registry.register(d3security::D3Security::new());
+    registry.register(jira::Jira::new());
     registry.register(resilient::Resilient::new());
-    registry.register(thehive::TheHive::new());
-    registry.register(cases_webhook::CasesWebhook::new());
     registry.register(swimlane::Swimlane::new());
+    registry.register(cases_webhook::CasesWebhook::new());
+    registry.register(thehive::TheHive::new());
     registry
 }
