@@ -1,6 +1,6 @@
 //! `GET /api/actions/connector_types`.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::{TestApp, app::assert_error};
 
@@ -54,6 +54,14 @@ async fn lists_the_implemented_types_in_registration_order() {
             (".opsgenie", "Opsgenie", "platinum"),
             (".tines", "Tines", "gold"),
             (".d3security", "D3 Security", "gold"),
+            (".jira", "Jira", "gold"),
+            (".servicenow", "ServiceNow ITSM", "platinum"),
+            (".servicenow-sir", "ServiceNow SecOps", "platinum"),
+            (".servicenow-itom", "ServiceNow ITOM", "platinum"),
+            (".resilient", "IBM Resilient", "platinum"),
+            (".swimlane", "Swimlane", "gold"),
+            (".cases-webhook", "Webhook - Case Management", "gold"),
+            (".thehive", "TheHive", "platinum"),
         ]
     );
 }
@@ -66,7 +74,7 @@ async fn feature_id_filters_and_unknown_query_keys_are_refused() {
         .get("/api/actions/connector_types?feature_id=siem")
         .await
         .json();
-    assert_eq!(siem.as_array().unwrap().len(), 13);
+    assert_eq!(siem.as_array().unwrap().len(), 20);
     let uptime: Vec<String> = app
         .get("/api/actions/connector_types?feature_id=uptime")
         .await
@@ -76,7 +84,8 @@ async fn feature_id_filters_and_unknown_query_keys_are_refused() {
         .iter()
         .map(|it| it["id"].as_str().unwrap().to_owned())
         .collect();
-    // xMatters, Tines and D3 Security are not offered to Uptime, as in Kibana.
+    // xMatters, Tines, D3 Security and most case-management types are not offered to
+    // Uptime, as in Kibana.
     assert_eq!(
         uptime,
         [
@@ -90,13 +99,35 @@ async fn feature_id_filters_and_unknown_query_keys_are_refused() {
             ".teams",
             ".torq",
             ".opsgenie",
+            ".jira",
+            ".servicenow",
+            ".thehive",
         ]
     );
+    let ids = |types: Value| -> Vec<String> {
+        types
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|it| it["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
     let cases = app
         .get("/api/actions/connector_types?feature_id=cases")
         .await
         .json();
-    assert_eq!(cases, json!([]));
+    assert_eq!(
+        ids(cases),
+        [
+            ".jira",
+            ".servicenow",
+            ".servicenow-sir",
+            ".resilient",
+            ".swimlane",
+            ".cases-webhook",
+            ".thehive",
+        ]
+    );
 
     assert_error(
         &app.get("/api/actions/connector_types?foo=bar").await,

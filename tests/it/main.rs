@@ -37,6 +37,6 @@ mod security;
 mod spaces;
 mod startup;
 mod store;
-mod thehive;
 mod swimlane;
+mod thehive;
 mod tls;
