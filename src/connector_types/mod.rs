@@ -14,6 +14,7 @@ mod opsgenie;
 pub mod outbound;
 mod pagerduty;
 pub mod server_log;
+mod servicenow;
 mod slack;
 mod slack_api;
 mod subaction;
@@ -308,5 +309,8 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(opsgenie::Opsgenie::new());
     registry.register(tines::Tines::new());
     registry.register(d3security::D3Security::new());
+    registry.register(servicenow::ServiceNow::itsm());
+    registry.register(servicenow::ServiceNow::sir());
+    registry.register(servicenow::ServiceNow::itom());
     registry
 }
