@@ -31,6 +31,7 @@ mod queue_shutdown;
 mod readme;
 mod request_rules;
 mod security;
+mod servicenow;
 mod spaces;
 mod startup;
 mod store;

@@ -17,7 +17,7 @@ pub async fn push(service: &Service<'_>, params: &Value) -> Result<Value, SnErro
     if sir {
         prepare_observables(&mut incident, service.uses_table_api());
     }
-    let external_id = incident.remove("externalId").unwrap_or(Value::Null);
+    let external_id = incident.shift_remove("externalId").unwrap_or(Value::Null);
     let mut result = if external_id.is_null() {
         let mut created = incident.clone();
         created.insert("caller_id".to_owned(), service.username().clone());
