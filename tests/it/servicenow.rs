@@ -14,7 +14,11 @@ use base64::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{FakeServer, Reply, TestApp, app::assert_error, fake::Recorded};
+use crate::support::{
+    FakeServer, Reply, TestApp,
+    app::assert_error,
+    fake::{Recorded, closed_port},
+};
 
 const BASIC: &str = "Basic YWRtaW46cHc="; // admin:pw
 const DEFAULT_KEY: &str = "{{rule.id}}:{{alert.id}}";
@@ -203,6 +207,13 @@ fn instance(request: &Recorded) -> Reply {
             )
         }
         ("GET", "/api/now/table/sys_dictionary") => {
+            Reply::json(500, json!({ "error": { "message": "Internal error" } }))
+        }
+        // A hibernating developer instance answers with a web page.
+        ("GET", "/api/now/table/sys_choice") if query.contains("element=asleep") => {
+            Reply::status(200, "<html>Your instance is hibernating</html>")
+        }
+        ("POST", "/api/global/em/jsonv2") if request.body.contains("\"source\":\"fail\"") => {
             Reply::json(500, json!({ "error": { "message": "Internal error" } }))
         }
         ("GET", "/api/now/table/sys_choice") if query.contains("element=fail") => vendor_error(
@@ -507,6 +518,48 @@ async fn itsm_reports_servicenow_errors_in_kibanas_words() {
         thrown(
             &import,
             "[Action][ExternalService] subAction handshake not implemented."
+        )
+    );
+    assert_eq!(
+        app.execute(&import, choices("asleep")).await,
+        thrown(
+            &import,
+            "[Action][ServiceNow]: Unable to get choices. Error: There is an issue with your Service Now Instance. Please check . [status=none] [method=get] [endpoint=table]"
+        )
+    );
+    // ITOM's event errors carry no request context.
+    let itom = basic_connector(
+        &app,
+        ".servicenow-itom",
+        json!({ "apiUrl": servicenow.url("") }),
+    )
+    .await;
+    assert_eq!(
+        app.execute(
+            &itom,
+            json!({ "subAction": "addEvent", "subActionParams": { "source": "fail" } })
+        )
+        .await,
+        thrown(
+            &itom,
+            "[Action][ServiceNow]: Unable to add event. Error: Request failed with status code 500 Reason: Internal error"
+        )
+    );
+    let closed = closed_port();
+    let unreachable = basic_connector(
+        &app,
+        ".servicenow",
+        json!({ "apiUrl": format!("http://127.0.0.1:{}", closed.port) }),
+    )
+    .await;
+    assert_eq!(
+        app.execute(&unreachable, choices("severity")).await,
+        thrown(
+            &unreachable,
+            &format!(
+                "[Action][ServiceNow]: Unable to get choices. Error: connect ECONNREFUSED 127.0.0.1:{} [status=ECONNREFUSED] [method=get] [endpoint=table]",
+                closed.port
+            )
         )
     );
 }

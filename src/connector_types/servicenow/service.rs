@@ -18,8 +18,9 @@ use crate::connector_types::{
 #[derive(Debug)]
 pub struct SnError {
     message: String,
-    answer: Option<(u16, Value)>,
-    code: Option<String>,
+    /// Boxed: errors travel through every `Result` of a run.
+    answer: Option<Box<(u16, Value)>>,
+    code: Option<&'static str>,
     api_status: Option<u16>,
     user: bool,
 }
@@ -53,9 +54,9 @@ impl SnError {
     }
 
     /// An error with Node's error code (axios sets one on its own errors).
-    pub fn with_code(message: impl Into<String>, code: &str) -> Self {
+    pub fn with_code(message: impl Into<String>, code: &'static str) -> Self {
         Self {
-            code: Some(code.to_owned()),
+            code: Some(code),
             ..Self::plain(message)
         }
     }
@@ -70,7 +71,7 @@ impl SnError {
     }
 
     pub fn status(&self) -> Option<u16> {
-        self.answer.as_ref().map(|(status, _)| *status)
+        self.answer.as_deref().map(|(status, _)| *status)
     }
 
     /// Kibana's `addServiceMessageToError`: rewrites the message, keeping the answer,
@@ -87,7 +88,7 @@ impl SnError {
                 .status()
                 .or(self.api_status)
                 .map(|it| it.to_string())
-                .or_else(|| self.code.clone())
+                .or_else(|| self.code.map(str::to_owned))
                 .unwrap_or_else(|| "none".to_owned());
             parts.push(format!("[status={status}]"));
             parts.push(format!("[method={}]", context.method));
@@ -100,7 +101,7 @@ impl SnError {
     /// The error and reason parts: from ServiceNow's `{error: {message, detail}}`
     /// answer, from an OAuth error given as JSON text, or the message itself.
     fn parts(&self) -> (String, String) {
-        if let Some((_, body)) = self.answer.as_ref().filter(|(_, body)| truthy(body)) {
+        if let Some((_, body)) = self.answer.as_deref().filter(|(_, body)| truthy(body)) {
             let message = body["error"]["message"]
                 .as_str()
                 .filter(|it| !it.is_empty());
@@ -139,8 +140,8 @@ impl From<CallFailure> for SnError {
         Self {
             answer: failure
                 .answer
-                .map(|answer| (answer.status.as_u16(), answer.body)),
-            code: failure.code.map(str::to_owned),
+                .map(|answer| Box::new((answer.status.as_u16(), answer.body))),
+            code: failure.code,
             user,
             ..Self::plain(failure.message)
         }
@@ -641,7 +642,7 @@ mod tests {
 
     fn answered(status: u16, body: Value) -> SnError {
         SnError {
-            answer: Some((status, body)),
+            answer: Some(Box::new((status, body))),
             ..SnError::plain(format!("Request failed with status code {status}"))
         }
     }
