@@ -108,7 +108,16 @@ impl Tokens {
             ))
         };
         let key = self.signing_key(credentials).await.map_err(jwt_failure)?;
-        let assertion = assertion(key.as_ref(), credentials).map_err(jwt_failure)?;
+        let claims = Claims {
+            key_id: credentials.key_id.clone(),
+            subject: credentials.user_identifier.clone(),
+            client_id: credentials.client_id.clone(),
+        };
+        // An RSA signature is CPU work: off the async threads too.
+        let assertion = tokio::task::spawn_blocking(move || assertion(key.as_ref(), &claims))
+            .await
+            .unwrap_or_else(|_| Err("the assertion could not be signed".to_owned()))
+            .map_err(jwt_failure)?;
         let started = SystemTime::now();
         let (authorization, lifetime) = request_token(cx, credentials, &assertion).await?;
         self.store(
@@ -225,17 +234,24 @@ fn check_key_derivation(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), S
     }
 }
 
+/// Who an assertion is for: `kid`, `sub`, and the client as `aud` and `iss`.
+struct Claims {
+    key_id: String,
+    subject: String,
+    client_id: String,
+}
+
 /// The signed JWT: header `{alg, typ, kid}`, claims `sub, aud, iss, iat, exp`.
-fn assertion(key: &dyn SigningKey, credentials: &Credentials) -> Result<String, String> {
+fn assertion(key: &dyn SigningKey, claims: &Claims) -> Result<String, String> {
     let issued_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let header = json!({ "alg": "RS256", "typ": "JWT", "kid": credentials.key_id });
+    let header = json!({ "alg": "RS256", "typ": "JWT", "kid": claims.key_id });
     let claims = json!({
-        "sub": credentials.user_identifier,
-        "aud": credentials.client_id,
-        "iss": credentials.client_id,
+        "sub": claims.subject,
+        "aud": claims.client_id,
+        "iss": claims.client_id,
         "iat": issued_at,
         "exp": issued_at + ASSERTION_LIFETIME_SECONDS,
     });
