@@ -206,9 +206,15 @@ fn instance(request: &Recorded) -> Reply {
                 json!({ "result": [{ "value": "10.0.0.1", "observable_sys_id": "o-1" }] }),
             )
         }
-        ("GET", "/api/now/table/sys_dictionary") => {
+        ("GET", "/broken/api/now/table/sys_dictionary") => {
             Reply::json(500, json!({ "error": { "message": "Internal error" } }))
         }
+        ("GET", "/api/now/table/sys_dictionary") => Reply::json(
+            200,
+            json!({ "result": [
+            { "max_length": "40", "element": "short_description", "column_label": "Short description", "mandatory": "false" },
+        ] }),
+        ),
         // A hibernating developer instance answers with a web page.
         ("GET", "/api/now/table/sys_choice") if query.contains("element=asleep") => {
             Reply::status(200, "<html>Your instance is hibernating</html>")
@@ -466,14 +472,21 @@ async fn itsm_reports_servicenow_errors_in_kibanas_words() {
             "[Action][ServiceNow]: Unable to create incident. Error: Request failed with status code 400 Reason: Invalid field: short_description is too long [status=400] [method=post] [endpoint=table]"
         )
     );
+    // The instance URL may have a path.
+    let broken = basic_connector(
+        &app,
+        ".servicenow",
+        json!({ "apiUrl": servicenow.url("/broken") }),
+    )
+    .await;
     assert_eq!(
         app.execute(
-            &table,
+            &broken,
             json!({ "subAction": "getFields", "subActionParams": {} })
         )
         .await,
         thrown(
-            &table,
+            &broken,
             "[Action][ServiceNow]: Unable to get fields. Error: Request failed with status code 500 Reason: Internal error [status=500] [method=get] [endpoint=table]"
         )
     );
@@ -482,7 +495,7 @@ async fn itsm_reports_servicenow_errors_in_kibanas_words() {
         BASIC,
         &[(
             "GET",
-            "/api/now/table/sys_dictionary",
+            "/broken/api/now/table/sys_dictionary",
             Some(
                 "sysparm_query=name=task^ORname=incident^internal_type=string&active=true&array=false&read_only=false&sysparm_fields=max_length,element,column_label,mandatory",
             ),
@@ -673,10 +686,27 @@ async fn get_choices_passes_servicenows_values_through() {
 }
 
 #[tokio::test]
-async fn get_incident_reads_the_record() {
+async fn get_incident_and_get_fields_read_servicenow() {
     let servicenow = FakeServer::start(instance).await;
     let app = TestApp::start().await;
-    let id = basic_connector(&app, ".servicenow", json!({ "apiUrl": servicenow.url("") })).await;
+    let id = basic_connector(
+        &app,
+        ".servicenow-sir",
+        json!({ "apiUrl": servicenow.url("") }),
+    )
+    .await;
+    let fields = app
+        .execute(
+            &id,
+            json!({ "subAction": "getFields", "subActionParams": {} }),
+        )
+        .await;
+    assert_eq!(
+        fields,
+        json!({ "status": "ok", "connector_id": id, "data": [
+            { "max_length": "40", "element": "short_description", "column_label": "Short description", "mandatory": "false" },
+        ] })
+    );
     let result = app
         .execute(
             &id,
@@ -690,7 +720,17 @@ async fn get_incident_reads_the_record() {
     assert_requests(
         &servicenow.requests(),
         BASIC,
-        &[("GET", "/api/now/v2/table/incident/sys-1", None, None)],
+        &[
+            (
+                "GET",
+                "/api/now/table/sys_dictionary",
+                Some(
+                    "sysparm_query=name=task^ORname=sn_si_incident^internal_type=string&active=true&array=false&read_only=false&sysparm_fields=max_length,element,column_label,mandatory",
+                ),
+                None,
+            ),
+            ("GET", "/api/now/v2/table/sn_si_incident/sys-1", None, None),
+        ],
     );
 }
 
