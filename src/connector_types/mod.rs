@@ -18,6 +18,7 @@ pub mod outbound;
 mod pagerduty;
 mod resilient;
 pub mod server_log;
+mod servicenow;
 mod slack;
 mod slack_api;
 mod subaction;
@@ -315,6 +316,9 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(tines::Tines::new());
     registry.register(d3security::D3Security::new());
     registry.register(jira::Jira::new());
+    registry.register(servicenow::ServiceNow::itsm());
+    registry.register(servicenow::ServiceNow::sir());
+    registry.register(servicenow::ServiceNow::itom());
     registry.register(resilient::Resilient::new());
     registry.register(swimlane::Swimlane::new());
     registry.register(cases_webhook::CasesWebhook::new());

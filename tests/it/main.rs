@@ -34,6 +34,7 @@ mod readme;
 mod request_rules;
 mod resilient;
 mod security;
+mod servicenow;
 mod spaces;
 mod startup;
 mod store;
