@@ -4,9 +4,6 @@
 //! errors of Kibana's "classic" executors, and calls made the way axios makes them
 //! (a non-2xx answer is a failure that still carries the answer).
 
-// Used by the case-management types as they land; dropped once every part has a user.
-#![allow(dead_code)]
-
 use std::time::SystemTime;
 
 use base64::Engine;

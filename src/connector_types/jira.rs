@@ -16,9 +16,6 @@ use super::{
 };
 use crate::schema::{Schema, any, array, nullable, object, one_of, record, string};
 
-/// Alerting, Cases, Uptime and Security.
-const FEATURES: &[&str] = &["alerting", "cases", "uptime", "siem"];
-
 /// How many `otherFields` a push may set.
 const MAX_OTHER_FIELDS: usize = 20;
 
@@ -737,7 +734,7 @@ impl ConnectorType for Jira {
             id: ".jira",
             name: "Jira",
             minimum_license: License::Gold,
-            supported_feature_ids: FEATURES,
+            supported_feature_ids: super::ALERTING_CASES_UPTIME_SIEM,
         }
     }
 

@@ -64,6 +64,10 @@ impl License {
 pub const ALERTING_UPTIME_SIEM: &[&str] = &["alerting", "uptime", "siem"];
 /// Alerting and security only.
 pub const ALERTING_SIEM: &[&str] = &["alerting", "siem"];
+/// Case-management types offered to alerting, cases, uptime and security.
+pub const ALERTING_CASES_UPTIME_SIEM: &[&str] = &["alerting", "cases", "uptime", "siem"];
+/// Case-management types offered to alerting, cases and security.
+pub const ALERTING_CASES_SIEM: &[&str] = &["alerting", "cases", "siem"];
 /// Security only.
 pub const SIEM: &[&str] = &["siem"];
 

@@ -17,8 +17,6 @@ use super::{
 };
 use crate::schema::{Schema, SchemaError, any, array, nullable, number, object, record, string};
 
-/// `alerting`, `cases`, `siem`: Kibana's list for this type.
-const FEATURES: &[&str] = &["alerting", "cases", "siem"];
 const NAME: &str = "IBM Resilient";
 const MAX_ADDITIONAL_FIELDS: usize = 50;
 /// The incident's own params, which `additionalFields` may not name.
@@ -632,7 +630,7 @@ impl ConnectorType for Resilient {
             id: ".resilient",
             name: NAME,
             minimum_license: License::Platinum,
-            supported_feature_ids: FEATURES,
+            supported_feature_ids: super::ALERTING_CASES_SIEM,
         }
     }
 

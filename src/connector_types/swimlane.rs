@@ -15,9 +15,6 @@ use crate::schema::{literal, nullable, object, one_of, string};
 
 const NAME: &str = "Swimlane";
 
-/// Alerting, cases and security: Swimlane takes both alerts and cases.
-const FEATURES: &[&str] = &["alerting", "cases", "siem"];
-
 /// The mapping keys of the config and the incident field each one carries, in the
 /// order Kibana declares them (which is the order values are added to a record).
 const MAPPINGS: &[(&str, Option<&str>)] = &[
@@ -95,7 +92,7 @@ impl ConnectorType for Swimlane {
             id: ".swimlane",
             name: NAME,
             minimum_license: License::Gold,
-            supported_feature_ids: FEATURES,
+            supported_feature_ids: super::ALERTING_CASES_SIEM,
         }
     }
 

@@ -41,7 +41,7 @@ pub struct Product {
 const ITSM: Product = Product {
     id: ".servicenow",
     name: "ServiceNow ITSM",
-    features: &["alerting", "cases", "uptime", "siem"],
+    features: super::ALERTING_CASES_UPTIME_SIEM,
     table: "incident",
     import_set_table: "x_elas2_inc_int_elastic_incident",
     app_scope: "x_elas2_inc_int",
@@ -66,7 +66,7 @@ const ITSM: Product = Product {
 const SIR: Product = Product {
     id: ".servicenow-sir",
     name: "ServiceNow SecOps",
-    features: &["alerting", "cases", "siem"],
+    features: super::ALERTING_CASES_SIEM,
     table: "sn_si_incident",
     import_set_table: "x_elas2_sir_int_elastic_si_incident",
     app_scope: "x_elas2_sir_int",
@@ -84,7 +84,7 @@ const SIR: Product = Product {
 const ITOM: Product = Product {
     id: ".servicenow-itom",
     name: "ServiceNow ITOM",
-    features: &["alerting", "siem"],
+    features: super::ALERTING_SIEM,
     table: "em_event",
     import_set_table: "x_elas2_inc_int_elastic_incident",
     app_scope: "x_elas2_inc_int",
