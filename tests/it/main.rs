@@ -21,6 +21,7 @@ mod execute_server_log;
 mod execute_webhook;
 mod faults;
 mod https;
+mod itsm_seeds;
 mod jira;
 mod nodes;
 mod openapi;
