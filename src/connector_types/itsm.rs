@@ -11,7 +11,10 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset, macros::format_description};
 
-use super::{ExecuteError, ExecutionContext, outbound::Answer};
+use super::{
+    ExecuteError, ExecutionContext,
+    outbound::{Answer, with_secret_headers},
+};
 use crate::schema::{Schema, array, literal, nullable, number, object, one_of, string};
 
 /// `comments: [{comment, commentId}] | null`. Kibana's schema says `commentId` is a
@@ -157,11 +160,8 @@ pub async fn call(
     headers: &[(&str, &str)],
     body: Body<'_>,
 ) -> Result<Answer, CallFailure> {
-    let mut request = cx.http.request(method, url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request = match body {
+    let request = with_secret_headers(cx.http.request(method, url), headers);
+    let request = match body {
         Body::None => request,
         Body::Json(value) => request
             .header("content-type", "application/json")
@@ -247,14 +247,15 @@ fn epoch_millis(millis: f64) -> Option<SystemTime> {
 
 fn parse_date_text(text: &str) -> Option<SystemTime> {
     use time::format_description::well_known::Rfc3339;
-    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Some(at.into());
-    }
     let with_offset = format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]][offset_hour sign:mandatory][offset_minute]"
     );
-    if let Ok(at) = OffsetDateTime::parse(text, with_offset) {
-        return Some(at.into());
+    if let Ok(at) =
+        OffsetDateTime::parse(text, &Rfc3339).or_else(|_| OffsetDateTime::parse(text, with_offset))
+    {
+        // In UTC the day may fall outside the years a time can hold (9999-12-31 at
+        // -01:00): such a date is as invalid as JavaScript's years past 275760.
+        return at.checked_to_offset(UtcOffset::UTC).map(Into::into);
     }
     let plain = format_description!(
         "[year]-[month]-[day][first [T] [ ]][hour]:[minute]:[second][optional [.[subsecond]]]"
@@ -291,6 +292,8 @@ mod tests {
             Some("2020-05-13T17:44:34.472Z")
         );
         assert_eq!(iso_date(&json!("soon")), None);
+        assert_eq!(iso_date(&json!("9999-12-31T23:59:59.000-0100")), None);
+        assert_eq!(iso_date(&json!(1e300)), None);
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //! every failure is reported as `[Action][Jira]: <what>. Error: <why>. Reason: <Jira's
 //! words>`.
 
-use std::fmt::Write as _;
-
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -13,6 +11,7 @@ use super::{
     BoxFuture, Connector, ConnectorType, ErrorSource, ExecuteError, ExecutionContext, License,
     Schemas, TypeInfo, ValidationContext,
     itsm::{self, Body, CallFailure},
+    js::{self, encode_uri_component, template_text, truthy},
 };
 use crate::schema::{Schema, any, array, nullable, object, one_of, record, string};
 
@@ -143,19 +142,19 @@ fn issue_fields(project_key: &str, incident: &Value, issue_type: &Value) -> Map<
     let summary = incident["summary"].as_str().unwrap_or_default();
     fields.insert("summary".into(), one_line_summary(summary).into());
     fields.insert("project".into(), json!({ "key": project_key }));
-    if is_truthy(issue_type) {
+    if truthy(issue_type) {
         fields.insert("issuetype".into(), json!({ "id": issue_type }));
     }
-    if is_truthy(&incident["description"]) {
+    if truthy(&incident["description"]) {
         fields.insert("description".into(), incident["description"].clone());
     }
-    if is_truthy(&incident["labels"]) {
+    if truthy(&incident["labels"]) {
         fields.insert("labels".into(), incident["labels"].clone());
     }
-    if is_truthy(&incident["priority"]) {
+    if truthy(&incident["priority"]) {
         fields.insert("priority".into(), json!({ "name": incident["priority"] }));
     }
-    if is_truthy(&incident["parent"]) {
+    if truthy(&incident["parent"]) {
         fields.insert("parent".into(), json!({ "key": incident["parent"] }));
     }
     if let Some(other_fields) = incident["otherFields"].as_object() {
@@ -183,64 +182,6 @@ fn escape_jql(title: &str) -> String {
         }
     }
     escaped
-}
-
-/// JavaScript's `encodeURIComponent`.
-fn encode_uri_component(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
-}
-
-/// JavaScript truthiness of a JSON value (`undefined` reads as `null`).
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(flag) => *flag,
-        Value::Number(number) => number.as_f64().is_some_and(|it| it != 0.0),
-        Value::String(text) => !text.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}
-
-/// A value in a JavaScript template literal (`${value}`); `None` is `undefined`.
-fn template_text(value: Option<&Value>) -> String {
-    match value {
-        None => "undefined".to_owned(),
-        Some(Value::Null) => "null".to_owned(),
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Number(number)) => js_number(number),
-        Some(Value::Bool(flag)) => flag.to_string(),
-        Some(Value::Array(items)) => join_text(items, ","),
-        Some(Value::Object(_)) => "[object Object]".to_owned(),
-    }
-}
-
-/// `Array.prototype.join`: `null` elements are empty.
-fn join_text(items: &[Value], separator: &str) -> String {
-    items
-        .iter()
-        .map(|item| match item {
-            Value::Null => String::new(),
-            item => template_text(Some(item)),
-        })
-        .collect::<Vec<_>>()
-        .join(separator)
-}
-
-fn js_number(number: &serde_json::Number) -> String {
-    match number.as_f64() {
-        Some(float) if number.is_f64() && float.fract() == 0.0 && float.abs() < 1e21 => {
-            format!("{float:.0}")
-        }
-        _ => number.to_string(),
-    }
 }
 
 /// `new Date(value).toISOString()`, which throws on a date it cannot read.
@@ -330,7 +271,17 @@ fn reason(response: Option<&Value>) -> String {
         .as_array()
         .filter(|it| !it.is_empty())
     {
-        return join_text(messages, ", ");
+        return messages
+            .iter()
+            .map(|it| {
+                if it.is_null() {
+                    String::new()
+                } else {
+                    js::text(it)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
     }
     let values: Vec<&Value> = match &response["errors"] {
         Value::Null => return "unknown: errorResponse.errors was null".to_owned(),
@@ -448,7 +399,7 @@ impl<'a> Service<'a> {
 
     /// Creates the issue; without an issue type, with the project's first one.
     async fn create_incident(&self, incident: &Value) -> Result<Value, ServiceError> {
-        let issue_type = if is_truthy(&incident["issueType"]) {
+        let issue_type = if truthy(&incident["issueType"]) {
             incident["issueType"].clone()
         } else {
             let types = self.issue_types().await?;
@@ -632,7 +583,7 @@ impl<'a> Service<'a> {
 /// Center's `values`.
 fn cloud_or_data_center<'v>(answer: &'v Value, cloud_key: &str) -> Option<&'v Value> {
     match answer.get(cloud_key) {
-        Some(list) if is_truthy(list) => Some(list),
+        Some(list) if truthy(list) => Some(list),
         _ => answer.get("values"),
     }
 }
@@ -720,7 +671,7 @@ async fn push(service: &Service<'_>, params: &Value) -> Result<Value, ServiceErr
     if !comments.is_empty() {
         let issue_id = template_text(result.get("id"));
         let mut pushed = Vec::new();
-        for comment in comments.iter().filter(|it| is_truthy(&it["comment"])) {
+        for comment in comments.iter().filter(|it| truthy(&it["comment"])) {
             pushed.push(service.create_comment(&issue_id, comment).await?);
         }
         result["comments"] = Value::Array(pushed);

@@ -13,6 +13,7 @@ mod error;
 pub mod index;
 mod itsm;
 mod jira;
+mod js;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;

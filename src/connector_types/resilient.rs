@@ -10,8 +10,9 @@ use serde_json::{Map, Value, json};
 use super::{
     BoxFuture, Connector, ConnectorType, ErrorSource, ExecuteError, ExecutionContext, License,
     Schemas, TypeInfo, ValidationContext,
-    case_connector::{self, CaseService, Pushed, js_text, strictly_equal, truthy},
+    case_connector::{self, CaseService, Pushed, strictly_equal},
     itsm,
+    js::{template_text, text as js_text, truthy},
     outbound::Answer,
     subaction,
 };
@@ -288,7 +289,7 @@ impl<'a> Client<'a> {
         let body = self.send(Method::PATCH, &url, Some(&changes)).await?;
         case_connector::check_fields(&body, &[("success", "boolean"), ("message", "?string")])?;
         if body["success"] != Value::Bool(true) {
-            let message = body.get("message").map_or("undefined".to_owned(), js_text);
+            let message = template_text(body.get("message"));
             return Err(ExecuteError::thrown(format!(
                 "Error while updating incident: {message}"
             )));
@@ -454,20 +455,16 @@ fn validate_values(meta: &Value, given: &[Value]) -> Result<(), String> {
         .map(|option| {
             format!(
                 "{} (for \"{}\")",
-                js_text_or_undefined(option.get("value")),
-                js_text_or_undefined(option.get("label"))
+                template_text(option.get("value")),
+                template_text(option.get("label"))
             )
         })
         .collect();
     Err(format!(
         "Invalid values provided to {}: {pretty}. Accepted values: {}",
-        js_text_or_undefined(meta.get("name")),
+        template_text(meta.get("name")),
         accepted.join(",")
     ))
-}
-
-fn js_text_or_undefined(value: Option<&Value>) -> String {
-    value.map_or_else(|| "undefined".to_owned(), js_text)
 }
 
 fn as_list(value: &Value) -> Vec<Value> {

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{
     ErrorSource, ExecuteError, ExecutionContext, TypeInfo, ValidationContext,
-    outbound::{Answer, TransportFailure},
+    outbound::{Answer, TransportFailure, with_secret_headers},
 };
 use crate::schema::{Schema, any, object, record, string};
 
@@ -115,10 +115,7 @@ pub async fn request(
         .map_err(|message| {
             ExecuteError::thrown(format!("error configuring connector action: {message}"))
         })?;
-    let mut request = cx.http.request(method.clone(), &url);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
+    let mut request = with_secret_headers(cx.http.request(method.clone(), &url), headers);
     request = request.header("content-type", "application/json");
     if method != Method::GET {
         let body = match body {

@@ -8,8 +8,8 @@ use serde_json::{Map, Value, json};
 use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext,
-    cases_webhook::js_text,
     itsm::{self, Body, CallFailure},
+    js::text as js_text,
 };
 use crate::schema::{literal, nullable, object, one_of, string};
 

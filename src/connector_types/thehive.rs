@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext,
-    case_connector::{self, CaseService, Pushed, js_text},
-    itsm,
+    case_connector::{self, CaseService, Pushed},
+    itsm, js,
     outbound::Answer,
     subaction,
 };
@@ -178,7 +178,7 @@ fn failure(answer: &Answer) -> ExecuteError {
             .body
             .as_object()
             .and_then(|it| it.get(key))
-            .map_or_else(|| "undefined".to_owned(), js_text)
+            .map_or_else(|| "undefined".to_owned(), js::text)
     };
     subaction::call_failed(
         Some(answer.status.as_u16()),
@@ -287,18 +287,12 @@ fn alert_body(alert: &Value) -> Result<Value, String> {
     let parsed: Value = serde_json::from_str(text).map_err(|error| json_error(text, &error))?;
     match parsed {
         Value::Object(fields) => merged.extend(fields),
-        // Spreading an array or a string gives its indices as keys, as in JavaScript.
-        Value::Array(items) => merged.extend(
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(index, item)| (index.to_string(), item)),
-        ),
-        Value::String(text) => merged.extend(
-            text.encode_utf16()
-                .enumerate()
-                .map(|(index, unit)| (index.to_string(), json!(String::from_utf16_lossy(&[unit])))),
-        ),
+        // Kibana spreads an array or a string into numbered keys (`"0": "a"`), which
+        // TheHive has no use for and a long text turns into a huge body: refused.
+        Value::Array(_) | Value::String(_) => {
+            return Err("body must be a JSON object".to_owned());
+        }
+        // `null`, numbers and booleans spread to nothing in JavaScript.
         _ => {}
     }
     Ok(Value::Object(merged))
@@ -413,5 +407,7 @@ mod tests {
             failure("{} x"),
             "Unexpected non-whitespace character after JSON at position 3"
         );
+        assert_eq!(failure("\"abc\""), "body must be a JSON object");
+        assert_eq!(failure("[1, 2]"), "body must be a JSON object");
     }
 }

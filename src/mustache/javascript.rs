@@ -114,7 +114,7 @@ pub(super) fn array_index(key: &str) -> Option<u32> {
 
 /// JavaScript's `Number.prototype.toString()`: `1.0` is `1`, `1e21` is `1e+21`. Integers beyond
 /// 2^53 are shown as the double JavaScript would have parsed them into.
-pub(super) fn js_number(number: &Number) -> String {
+pub fn js_number(number: &Number) -> String {
     const MAX_SAFE: u64 = 1 << 53;
     if let Some(int) = number.as_i64()
         && int.unsigned_abs() <= MAX_SAFE

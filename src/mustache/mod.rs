@@ -17,6 +17,7 @@ use std::{borrow::Cow, collections::HashMap};
 
 use serde_json::{Map, Value};
 
+pub use self::javascript::js_number;
 #[allow(clippy::wildcard_imports)]
 use self::{escape::*, javascript::*, parse::*, render::*};
 

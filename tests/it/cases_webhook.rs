@@ -395,6 +395,18 @@ async fn validation_refuses_what_kibana_refuses() {
         &create(
             with(
                 config(&fake),
+                json!({ "authType": "http-authentication-query-param" }),
+            ),
+            json!({}),
+        )
+        .await,
+        400,
+        "error validating action type config: Query parameter authentication is not supported for cases webhook connector",
+    );
+    assert_error(
+        &create(
+            with(
+                config(&fake),
                 json!({ "viewIncidentUrl": "https://cases.example/{{{external.system.id}}}" }),
             ),
             secrets(),

@@ -17,7 +17,7 @@ use super::{
     },
 };
 use crate::connector_types::{
-    ExecuteError, ExecutionContext, itsm,
+    ExecuteError, ExecutionContext, itsm, js,
     outbound::{Answer, TlsOverrides, TransportFailure},
     webhook::{self, AUTH_BASIC, AUTH_SSL},
 };
@@ -43,7 +43,7 @@ impl Failure {
     fn wrap(self, what: &str) -> Self {
         let (body, reason) = match &self.answer {
             Some((body, status_text)) => {
-                let body = if is_truthy(body) {
+                let body = if js::truthy(body) {
                     body.to_string()
                 } else {
                     String::new()
@@ -59,16 +59,6 @@ impl Failure {
             ),
             answer: self.answer,
         }
-    }
-}
-
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(flag) => *flag,
-        Value::Number(number) => number.as_f64().is_some_and(|it| it != 0.0),
-        Value::String(text) => !text.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
     }
 }
 

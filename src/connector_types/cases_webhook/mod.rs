@@ -10,7 +10,6 @@ mod templates;
 
 use serde_json::Value;
 
-pub(super) use self::templates::js_text;
 use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext, itsm,
@@ -191,6 +190,14 @@ impl ConnectorType for CasesWebhook {
         if config["authType"] == AUTH_OAUTH2 {
             return Err(
                 "OAuth2 authentication is not supported for cases webhook connector".to_owned(),
+            );
+        }
+        // Kibana's schema takes it and then sends every request without credentials;
+        // a connector that silently drops its authentication is refused instead.
+        if config["authType"] == AUTH_QUERY_PARAM {
+            return Err(
+                "Query parameter authentication is not supported for cases webhook connector"
+                    .to_owned(),
             );
         }
         let urls = URL_FIELDS

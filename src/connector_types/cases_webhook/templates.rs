@@ -7,7 +7,11 @@ use reqwest::{Method, header::CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use crate::{
-    connector_types::{ExecutionContext, outbound::Answer},
+    connector_types::{
+        ExecutionContext,
+        js::{self, encode_uri_component},
+        outbound::Answer,
+    },
     mustache::{self, Escape},
 };
 
@@ -60,20 +64,6 @@ pub fn body_view(case: Option<Value>, external_id: &str) -> Value {
         view["case"] = case;
     }
     view
-}
-
-/// JavaScript's `encodeURIComponent`: everything but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`
-/// is percent-encoded as UTF-8.
-pub fn encode_uri_component(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 /// Kibana's check of a rendered URL (it parses, has a host, is http(s), is an
@@ -193,7 +183,7 @@ fn is_empty(body: &Value) -> bool {
 /// The value at a response key, as text: lodash `get` then a JavaScript template
 /// literal's rendering.
 pub fn text_at(body: &Value, path: &str) -> String {
-    lodash_get(body, path).map(js_text).unwrap_or_default()
+    lodash_get(body, path).map(js::text).unwrap_or_default()
 }
 
 /// lodash's `get`: a key the object has as it is written, else a path of `.`
@@ -253,25 +243,6 @@ fn path_segments(path: &str) -> Vec<String> {
         segments.push(current);
     }
     segments
-}
-
-/// A value as a JavaScript template literal shows it: `null` as `null`, objects as
-/// `[object Object]`, arrays as their elements joined with `,`.
-pub fn js_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        Value::Null => "null".to_owned(),
-        Value::Object(_) => "[object Object]".to_owned(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| match item {
-                Value::Null => String::new(),
-                other => js_text(other),
-            })
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

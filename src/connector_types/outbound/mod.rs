@@ -659,6 +659,25 @@ fn refusal(message: impl Into<String>) -> TransportFailure {
     }
 }
 
+/// Adds headers that may carry credentials (API keys, tokens, basic auth), marked
+/// sensitive so they are never printed, not even in a request's debug form.
+pub fn with_secret_headers(
+    mut request: RequestBuilder,
+    headers: &[(&str, &str)],
+) -> RequestBuilder {
+    for (name, value) in headers {
+        request = match reqwest::header::HeaderValue::from_str(value) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                request.header(*name, value)
+            }
+            // Sent as given, so the request fails as it would have with the bad value.
+            Err(_) => request.header(*name, *value),
+        };
+    }
+    request
+}
+
 /// A whole answer: status, headers, and the body as JSON when it parses, else text.
 #[derive(Debug)]
 pub struct Answer {
