@@ -190,6 +190,7 @@ pub async fn run(
             finish(ExecutionResult::ok(&reported_id, data), None)
         }
         Err(error) => {
+            let error = error.without_secrets(&secret_texts(&valid.secrets));
             tracing::warn!(
                 connector_id = id,
                 type_id,
@@ -210,3 +211,26 @@ pub async fn run(
     };
     Ok(result)
 }
+
+/// The connector's secret strings long enough to be recognised in an error text
+/// (shorter ones would blank out ordinary words).
+fn secret_texts(secrets: &Value) -> Vec<&str> {
+    fn collect<'a>(value: &'a Value, found: &mut Vec<&'a str>) {
+        match value {
+            Value::String(text) if text.chars().count() >= MIN_REDACTED_LENGTH => {
+                found.push(text);
+            }
+            Value::Array(items) => items.iter().for_each(|item| collect(item, found)),
+            Value::Object(fields) => fields.values().for_each(|item| collect(item, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    collect(secrets, &mut found);
+    // Longest first, so a secret that contains another is replaced whole.
+    found.sort_by_key(|text| std::cmp::Reverse(text.len()));
+    found
+}
+
+/// Secrets shorter than this are not looked for in error texts.
+const MIN_REDACTED_LENGTH: usize = 4;

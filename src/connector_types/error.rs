@@ -108,6 +108,23 @@ impl ExecuteError {
         self
     }
 
+    /// Replaces every occurrence of the given secrets in the texts with `[redacted]`.
+    /// Vendors sometimes echo what they were sent (a key, a header) in their errors.
+    pub fn without_secrets(mut self, secrets: &[&str]) -> Self {
+        let scrub = |text: &mut String| {
+            for secret in secrets {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "[redacted]");
+                }
+            }
+        };
+        scrub(&mut self.message);
+        if let Some(service_message) = &mut self.service_message {
+            scrub(service_message);
+        }
+        self
+    }
+
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -117,6 +117,11 @@ fn jira(request: &Recorded) -> Reply {
             json!({ "errorMessages": [], "errors": { "summary": "Summary is wrong.", "priority": "Priority too." } }),
         ),
         ("GET", "errors", "issue/throttled") => Reply::status(429, ""),
+        // A proxy in front of Jira that repeats the credentials it was sent.
+        ("GET", "errors", "issue/echo") => Reply::json(
+            401,
+            json!({ "errorMessages": [format!("Token {TOKEN} refused for {EMAIL}")] }),
+        ),
         ("GET", "errors", "issue/html") => Reply::Respond {
             status: 200,
             headers: vec![("content-type", "text/html;charset=UTF-8".to_owned())],
@@ -569,6 +574,15 @@ async fn jira_errors_carry_jiras_reasons() {
             "user"
         )
     );
+    // A secret the vendor echoes is blanked out of the result (and the log).
+    assert_eq!(
+        app.execute(&id, issue("echo")).await,
+        failed(
+            // The email is one of Jira's secrets too.
+            "[Action][Jira]: Unable to get issue with id echo. Error: Request failed with status code 401. Reason: Token [redacted] refused for [redacted]".to_owned(),
+            "framework"
+        )
+    );
     assert_eq!(
         app.execute(&id, issue("html")).await,
         failed(
@@ -635,6 +649,7 @@ async fn jira_errors_carry_jiras_reasons() {
             call("GET", &issue_fields("bad-request"), None),
             call("GET", &issue_fields("server"), None),
             call("GET", &issue_fields("throttled"), None),
+            call("GET", &issue_fields("echo"), None),
             call("GET", &issue_fields("html"), None),
             call(
                 "POST",
