@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset, macros::format_description};
 
 use super::{
-    ExecuteError, ExecutionContext,
+    ExecuteError, ExecutionContext, ValidationContext,
     outbound::{Answer, with_secret_headers},
 };
 use crate::schema::{Schema, array, literal, nullable, number, object, one_of, string};
@@ -88,6 +88,13 @@ pub fn check_extra_fields(
         ));
     }
     Ok(())
+}
+
+/// The classic types' check of their API URL config field against `allowedHosts`.
+pub fn check_api_url(url: &Value, cx: &ValidationContext) -> Result<(), String> {
+    cx.allowed_hosts
+        .check_url(url.as_str().unwrap_or_default())
+        .map_err(|message| format!("error configuring connector action: {message}"))
 }
 
 /// A classic executor's answer to a sub-action its API does not have.

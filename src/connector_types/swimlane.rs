@@ -101,9 +101,7 @@ impl ConnectorType for Swimlane {
     }
 
     fn validate_config(&self, config: &Value, cx: &ValidationContext) -> Result<(), String> {
-        cx.allowed_hosts
-            .check_url(config["apiUrl"].as_str().unwrap_or_default())
-            .map_err(|message| format!("error configuring connector action: {message}"))
+        itsm::check_api_url(&config["apiUrl"], cx)
     }
 
     fn execute<'a>(

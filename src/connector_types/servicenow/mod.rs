@@ -291,9 +291,7 @@ fn truthy(value: &Value) -> bool {
 }
 
 fn check_config(config: &Value, cx: &ValidationContext) -> Result<(), String> {
-    cx.allowed_hosts
-        .check_url(config["apiUrl"].as_str().unwrap_or_default())
-        .map_err(|message| format!("error configuring connector action: {message}"))?;
+    super::itsm::check_api_url(&config["apiUrl"], cx)?;
     if config["isOAuth"] == true {
         for field in ["userIdentifierValue", "clientId", "jwtKeyId"] {
             if config[field].is_null() {
