@@ -673,3 +673,28 @@ async fn config_and_secrets_are_validated() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_call_waits_for_the_longer_of_its_timeout_and_the_servers() {
+    let slow = FakeServer::start(|_| Reply::Hang).await;
+    let app =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "responseTimeout": "300ms" } } }))
+            .await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": slow.url("") })).await;
+    let run = |timeout: u64| sub_action("run", json!({ "body": "{}", "timeout": timeout }));
+    for (timeout, waited) in [(600, 600), (100, 300)] {
+        assert_eq!(
+            app.execute(&id, run(timeout)).await,
+            json!({
+                "status": "error",
+                "connector_id": id,
+                "message": "an error occurred while running the action",
+                "service_message": format!(
+                    "Status code: undefined. Message: Unexpected API Error: ECONNABORTED - timeout of {waited}ms exceeded"
+                ),
+                "retry": true,
+                "errorSource": "framework",
+            })
+        );
+    }
+}
