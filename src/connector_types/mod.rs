@@ -5,6 +5,7 @@
 //! messages are Kibana's, and runs with an [`ExecutionContext`] it is handed. It never
 //! reads settings, the store or HTTP requests of its own.
 
+mod bedrock;
 mod case_connector;
 mod cases_webhook;
 mod d3security;
@@ -328,5 +329,6 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(swimlane::Swimlane::new());
     registry.register(cases_webhook::CasesWebhook::new());
     registry.register(thehive::TheHive::new());
+    registry.register(bedrock::Bedrock::new());
     registry
 }

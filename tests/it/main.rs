@@ -9,6 +9,7 @@ mod support;
 mod api_keys;
 mod architecture;
 mod automation;
+mod bedrock;
 mod cases_webhook;
 mod chat;
 mod cli;

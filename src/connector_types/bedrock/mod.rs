@@ -1,0 +1,722 @@
+//! `.bedrock`: Amazon Bedrock's runtime API (Anthropic Messages and Converse), a
+//! sub-action connector whose requests are signed with AWS Signature V4.
+//!
+//! Streaming sub-actions (`invokeStream`, `converseStream`, `bedrockClientSend`)
+//! are refused with an error result: `_execute` answers with JSON only.
+
+mod body;
+mod signing;
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::Method;
+use serde_json::{Map, Value, json};
+
+use super::{
+    BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
+    TypeInfo, ValidationContext,
+    case_connector::js_text,
+    outbound::{Answer, TransportFailure},
+    subaction,
+};
+use crate::schema::{
+    Schema, any, array, boolean, literal, maybe, number, object, one_of, record, string,
+};
+
+/// Kibana's list for this type, in its order.
+const FEATURES: &[&str] = &[
+    "generativeAIForSecurity",
+    "generativeAIForObservability",
+    "generativeAIForSearchPlayground",
+];
+
+const DEFAULT_MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+/// Kibana's timeout for Bedrock calls when the caller gives none.
+const DEFAULT_TIMEOUT_MS: u64 = 200_000;
+
+/// Bedrock's answer when the URL is the control plane rather than the runtime.
+const NOT_RECOGNISED: &str = "The requested operation is not recognized by the service.";
+
+/// The headers Kibana signs for the plain (`invoke`) calls.
+const INVOKE_HEADERS: &[(&str, &str)] = &[("content-type", "application/json"), ("accept", "*/*")];
+
+/// The headers Kibana signs for the streaming calls, and for `converse` too.
+const CONVERSE_HEADERS: &[(&str, &str)] = &[
+    ("accept", "application/vnd.amazon.eventstream"),
+    ("content-type", "application/json"),
+    ("x-amzn-bedrock-accept", "*/*"),
+];
+
+pub struct Bedrock {
+    schemas: Schemas,
+    run: Schema,
+    invoke_ai: Schema,
+    invoke_ai_raw: Schema,
+    converse: Schema,
+    dashboard: Schema,
+    client_send: Schema,
+}
+
+impl Bedrock {
+    pub fn new() -> Self {
+        Self {
+            schemas: Schemas {
+                config: object([
+                    ("apiUrl", string()),
+                    ("defaultModel", string().default(DEFAULT_MODEL)),
+                    ("region", maybe(string())),
+                    (
+                        "contextWindowLength",
+                        maybe(number()).check(|value| at_least(value, 32_000.0)),
+                    ),
+                    ("temperature", maybe(number())),
+                ]),
+                secrets: object([("accessKey", string()), ("secret", string())]),
+                params: subaction::params_schema(),
+            },
+            run: object([
+                ("body", string()),
+                ("model", maybe(string())),
+                ("signal", maybe(any())),
+                ("timeout", maybe(number())),
+                ("raw", maybe(boolean())),
+                ("telemetryMetadata", maybe(telemetry_schema())),
+            ]),
+            invoke_ai: invoke_schema(
+                object([
+                    ("role", string()),
+                    ("content", maybe(string())),
+                    ("rawContent", maybe(array(any()))),
+                ])
+                .check(check_message),
+            ),
+            invoke_ai_raw: invoke_schema(object([("role", string()), ("content", any())])),
+            converse: converse_schema(),
+            dashboard: object([("dashboardId", string())]),
+            client_send: object([
+                ("command", any()),
+                ("signal", maybe(any())),
+                ("telemetryMetadata", maybe(telemetry_schema())),
+            ]),
+        }
+    }
+}
+
+fn telemetry_schema() -> Schema {
+    object([
+        ("pluginId", maybe(string())),
+        ("aggregateBy", maybe(string())),
+    ])
+}
+
+/// config-schema's `min` on a number.
+fn at_least(value: &Value, limit: f64) -> Result<(), String> {
+    match value.as_f64() {
+        Some(number) if number < limit => Err(format!(
+            "Value must be equal to or greater than [{}].",
+            limit as u64
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_message(message: &Value) -> Result<(), String> {
+    match (message.get("content"), message.get("rawContent")) {
+        (None, None) => Err("Must specify either content or rawContent".to_owned()),
+        (Some(_), Some(_)) => {
+            Err("content and rawContent can not be used at the same time".to_owned())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `invokeAI`'s params (and `invokeAIRaw`'s, with their own message shape).
+fn invoke_schema(message: Schema) -> Schema {
+    object([
+        ("messages", array(message)),
+        ("model", maybe(string())),
+        ("temperature", maybe(number())),
+        ("stopSequences", maybe(array(string()))),
+        ("system", maybe(string())),
+        ("maxTokens", maybe(number())),
+        ("signal", maybe(any())),
+        ("timeout", maybe(number())),
+        ("anthropicVersion", maybe(string())),
+        (
+            "tools",
+            maybe(array(object([
+                ("name", string()),
+                ("description", string()),
+                ("input_schema", record(any())),
+            ]))),
+        ),
+        (
+            "toolChoice",
+            maybe(object([
+                (
+                    "type",
+                    one_of([literal("auto"), literal("any"), literal("tool")]),
+                ),
+                ("name", maybe(string())),
+            ])),
+        ),
+        ("telemetryMetadata", maybe(telemetry_schema())),
+    ])
+}
+
+/// `converse`'s params. Kibana allows unknown keys here, so only the known ones
+/// are checked (see [`known`]).
+fn converse_schema() -> Schema {
+    object([
+        ("messages", array(any())),
+        ("model", maybe(string())),
+        ("system", maybe(array(any()))),
+        ("temperature", maybe(number())),
+        ("maxTokens", maybe(number())),
+        ("stopSequences", maybe(array(string()))),
+        ("tools", maybe(array(any()))),
+        ("toolChoice", maybe(any())),
+        ("signal", maybe(any())),
+        ("timeout", maybe(number())),
+        ("telemetryMetadata", maybe(telemetry_schema())),
+        ("connectorUsageCollector", maybe(any())),
+    ])
+}
+
+/// The keys of an object that a schema with `unknowns: 'allow'` looks at, so a
+/// strict schema can check them with config-schema's messages. Anything else is
+/// passed to the strict schema unchanged, to be refused with its type.
+fn known(value: &Value, keys: &[&str]) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .filter(|(key, _)| keys.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect::<Map<_, _>>(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Checks a Messages API answer (`stop_reason`, `usage`, `content` blocks; other
+/// keys allowed).
+fn check_messages_answer(body: &Value) -> Result<(), ExecuteError> {
+    let mut projected = known(body, &["stop_reason", "usage", "content"]);
+    if let Some(usage) = projected.get_mut("usage") {
+        *usage = known(usage, USAGE_KEYS);
+    }
+    if let Some(Value::Array(blocks)) = projected.get_mut("content") {
+        for block in blocks {
+            *block = known(block, &["type", "text"]);
+        }
+    }
+    let schema = object([
+        ("stop_reason", maybe(string())),
+        ("usage", maybe(usage_schema())),
+        (
+            "content",
+            array(object([("type", string()), ("text", maybe(string()))])),
+        ),
+    ]);
+    subaction::check_response(&schema, &projected)
+}
+
+const USAGE_KEYS: &[&str] = &[
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+];
+
+fn usage_schema() -> Schema {
+    object([
+        ("input_tokens", number()),
+        ("output_tokens", number()),
+        ("cache_creation_input_tokens", maybe(number())),
+    ])
+}
+
+/// Checks a Claude 2 text-completion answer.
+fn check_completion_answer(body: &Value) -> Result<(), ExecuteError> {
+    let mut projected = known(body, &["completion", "stop_reason", "usage"]);
+    if let Some(usage) = projected.get_mut("usage") {
+        *usage = known(usage, USAGE_KEYS);
+    }
+    let schema = object([
+        ("completion", string()),
+        ("stop_reason", maybe(string())),
+        ("usage", maybe(usage_schema())),
+    ]);
+    subaction::check_response(&schema, &projected)
+}
+
+/// Checks that an answer is an object (`invokeAIRaw`, `raw` runs).
+fn check_object_answer(body: &Value) -> Result<(), ExecuteError> {
+    subaction::check_response(&object([]), &known(body, &[]))
+}
+
+/// Checks a Converse answer (`output`, `stopReason`, `usage`; others allowed).
+fn check_converse_answer(body: &Value) -> Result<(), ExecuteError> {
+    let mut projected = known(body, &["output", "stopReason", "usage"]);
+    if let Some(output) = projected.get_mut("output") {
+        *output = known(output, &["message"]);
+    }
+    if let Some(usage) = projected.get_mut("usage") {
+        *usage = known(usage, &["inputToken", "outputTokens", "totalTokens"]);
+    }
+    let schema = object([
+        ("output", object([("message", maybe(record(any())))])),
+        ("stopReason", maybe(string())),
+        (
+            "usage",
+            object([
+                ("inputToken", maybe(number())),
+                ("outputTokens", maybe(number())),
+                ("totalTokens", maybe(number())),
+            ]),
+        ),
+    ]);
+    subaction::check_response(&schema, &projected)
+}
+
+/// Kibana's `getResponseErrorMessage` for Bedrock.
+fn api_error(answer: &Answer) -> String {
+    let message = answer
+        .body
+        .as_object()
+        .and_then(|body| body.get("message"))
+        .filter(|message| is_truthy(message))
+        .map(js_text);
+    match answer.status.as_u16() {
+        400 if answer.body["message"] == NOT_RECOGNISED => format!(
+            "API Error: {NOT_RECOGNISED}\n\nThe Kibana Connector in use may need to be reconfigured with an updated Amazon Bedrock endpoint, like `bedrock-runtime`."
+        ),
+        401 => match message {
+            Some(message) => format!("Unauthorized API Error: {message}"),
+            None => "Unauthorized API Error".to_owned(),
+        },
+        _ => match message {
+            Some(message) => format!("API Error: {} - {message}", answer.status_text()),
+            None => format!("API Error: {}", answer.status_text()),
+        },
+    }
+}
+
+fn is_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::Number(number) => number.as_f64().is_some_and(|it| it != 0.0),
+        Value::String(text) => !text.is_empty(),
+        _ => true,
+    }
+}
+
+/// A call without an answer: `Unexpected API Error: <code> - <message>`.
+fn no_answer(failure: &TransportFailure, timeout: Duration) -> ExecuteError {
+    // The shared client words timeouts with its own default; this call had its own.
+    let message =
+        if failure.code == Some("ECONNABORTED") && failure.message.starts_with("timeout of ") {
+            format!("timeout of {}ms exceeded", timeout.as_millis())
+        } else {
+            failure.message.clone()
+        };
+    subaction::call_failed(
+        None,
+        &format!(
+            "Unexpected API Error: {} - {message}",
+            failure.code.unwrap_or_default()
+        ),
+    )
+}
+
+/// One connector's calls to Bedrock.
+struct Client<'a> {
+    cx: &'a ExecutionContext,
+    url: &'a str,
+    default_model: Option<&'a str>,
+    region: String,
+    access_key: &'a str,
+    secret: &'a str,
+}
+
+/// One signed call: where, what and how long to wait.
+struct Call<'a> {
+    model: Option<&'a str>,
+    operation: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+    body: &'a str,
+    timeout_ms: Option<&'a Value>,
+}
+
+impl<'a> Client<'a> {
+    fn new(cx: &'a ExecutionContext, connector: &Connector<'a>) -> Self {
+        Self {
+            cx,
+            url: connector.config["apiUrl"].as_str().unwrap_or_default(),
+            default_model: connector.config["defaultModel"].as_str(),
+            region: body::region(connector.config),
+            access_key: connector.secrets["accessKey"].as_str().unwrap_or_default(),
+            secret: connector.secrets["secret"].as_str().unwrap_or_default(),
+        }
+    }
+
+    /// The model the call is for: the params' `model`, else the connector's.
+    fn model<'m>(&'m self, requested: Option<&'m str>) -> Result<&'m str, ExecuteError> {
+        requested.or(self.default_model).ok_or_else(|| {
+            ExecuteError::thrown("No model specified. Please configure a default model.")
+        })
+    }
+
+    /// Signs and POSTs a body to `<apiUrl>/model/<model>/<operation>`; a non-2xx
+    /// answer is a failure in Kibana's words.
+    async fn send(&self, call: &Call<'_>) -> Result<Value, ExecuteError> {
+        let model = self.model(call.model)?;
+        let segment = body::model_segment(model).map_err(ExecuteError::thrown)?;
+        let path = format!("/model/{segment}/{}", call.operation);
+        let url = subaction::normalise_url(&format!("{}{path}", self.url))?;
+        self.cx
+            .http
+            .settings()
+            .allowed_hosts
+            .check_url(&url)
+            .map_err(|message| {
+                ExecuteError::thrown(format!("error configuring connector action: {message}"))
+            })?;
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|error| ExecuteError::thrown(format!("URL Error: {error}")))?;
+        let host = match parsed.port() {
+            Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
+            None => parsed.host_str().unwrap_or_default().to_owned(),
+        };
+        // Kibana signs the operation's path alone, whatever path `apiUrl` has.
+        let signed = signing::signed_headers(&signing::ToSign {
+            host: &host,
+            path: &path,
+            headers: call.headers,
+            body: call.body,
+            region: &self.region,
+            access_key: self.access_key,
+            secret: self.secret,
+            time: SystemTime::now(),
+        })
+        .map_err(ExecuteError::thrown)?;
+        let timeout = self.timeout(call.timeout_ms);
+        let mut request = self.cx.http.request(Method::POST, &url).timeout(timeout);
+        for (name, value) in call.headers {
+            request = request.header(*name, *value);
+        }
+        for (name, value) in &signed {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let answer = self
+            .cx
+            .http
+            .call(request.body(call.body.to_owned()))
+            .await
+            .map_err(|failure| no_answer(&failure, timeout))?;
+        if !answer.status.is_success() {
+            return Err(subaction::call_failed(
+                Some(answer.status.as_u16()),
+                &api_error(&answer),
+            ));
+        }
+        Ok(answer.body)
+    }
+
+    /// The framework waits for the longer of `responseTimeout` and the call's own.
+    fn timeout(&self, requested_ms: Option<&Value>) -> Duration {
+        let requested = requested_ms
+            .and_then(Value::as_f64)
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+            .map_or(Duration::from_millis(DEFAULT_TIMEOUT_MS), |ms| {
+                Duration::from_secs_f64(ms / 1000.0)
+            });
+        requested.max(self.cx.http.settings().response_timeout)
+    }
+
+    /// `run`/`test`: the body as given; the answer as Claude 2 shaped it.
+    async fn run(&self, params: &Value) -> Result<Value, ExecuteError> {
+        let text = params["body"].as_str().unwrap_or_default();
+        let raw = params["raw"].as_bool().unwrap_or(false);
+        // Kibana parses the body (and so may throw) only when it is not raw.
+        let parsed = if raw {
+            None
+        } else {
+            Some(
+                serde_json::from_str::<Value>(text)
+                    .map_err(|error| ExecuteError::thrown(json_parse_error(text, &error)))?,
+            )
+        };
+        let answer = self
+            .send(&Call {
+                model: params["model"].as_str(),
+                operation: "invoke",
+                headers: INVOKE_HEADERS,
+                body: text,
+                timeout_ms: params.get("timeout"),
+            })
+            .await?;
+        match parsed {
+            None => {
+                check_object_answer(&answer)?;
+                Ok(answer)
+            }
+            Some(body) if body::uses_prompt(&body) => {
+                check_completion_answer(&answer)?;
+                Ok(answer)
+            }
+            Some(_) => {
+                check_messages_answer(&answer)?;
+                Ok(claude2_result(&answer))
+            }
+        }
+    }
+
+    async fn invoke_ai(&self, params: &Value) -> Result<Value, ExecuteError> {
+        let body = body::js_json(&body::messages_body(params));
+        let answer = self
+            .send(&Call {
+                model: params["model"].as_str(),
+                operation: "invoke",
+                headers: INVOKE_HEADERS,
+                body: &body,
+                timeout_ms: params.get("timeout"),
+            })
+            .await?;
+        check_messages_answer(&answer)?;
+        let result = claude2_result(&answer);
+        let mut data = Map::new();
+        data.insert(
+            "message".into(),
+            json!(result["completion"].as_str().unwrap_or_default().trim()),
+        );
+        if let Some(usage) = result.get("usage") {
+            data.insert("usage".into(), usage.clone());
+        }
+        Ok(Value::Object(data))
+    }
+
+    async fn invoke_ai_raw(&self, params: &Value) -> Result<Value, ExecuteError> {
+        let body = body::js_json(&body::raw_body(params));
+        let answer = self
+            .send(&Call {
+                model: params["model"].as_str(),
+                operation: "invoke",
+                headers: INVOKE_HEADERS,
+                body: &body,
+                timeout_ms: params.get("timeout"),
+            })
+            .await?;
+        check_object_answer(&answer)?;
+        Ok(answer)
+    }
+
+    async fn converse(&self, params: &Value) -> Result<Value, ExecuteError> {
+        let model = self.model(params["model"].as_str())?;
+        let body = body::js_json(&body::converse_body(params, model));
+        let answer = self
+            .send(&Call {
+                model: Some(model),
+                operation: "converse",
+                headers: CONVERSE_HEADERS,
+                body: &body,
+                timeout_ms: params.get("timeout"),
+            })
+            .await?;
+        check_converse_answer(&answer)?;
+        Ok(answer)
+    }
+}
+
+/// Kibana keeps Claude 2's result shape for Messages API answers:
+/// `{completion, stop_reason, usage}` (absent members left out).
+fn claude2_result(answer: &Value) -> Value {
+    let content = answer["content"].as_array().map_or(&[][..], Vec::as_slice);
+    let mut result = Map::new();
+    result.insert("completion".into(), json!(body::completion(content)));
+    for key in ["stop_reason", "usage"] {
+        if let Some(value) = answer.get(key) {
+            result.insert(key.into(), value.clone());
+        }
+    }
+    Value::Object(result)
+}
+
+/// `JSON.parse`'s message (Node.js 20) for the common failures.
+fn json_parse_error(text: &str, error: &serde_json::Error) -> String {
+    if error.is_eof() {
+        return "Unexpected end of JSON input".to_owned();
+    }
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(error.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let line = &text[line_start..];
+    let offset = line_start
+        + line
+            .char_indices()
+            .nth(error.column().saturating_sub(1))
+            .map_or(line.len(), |(index, _)| index);
+    let Some(token) = text[offset..].chars().next() else {
+        return "Unexpected end of JSON input".to_owned();
+    };
+    if error.to_string().starts_with("trailing characters") {
+        let position = text[..offset].encode_utf16().count();
+        return format!("Unexpected non-whitespace character after JSON at position {position}");
+    }
+    format!("Unexpected token '{token}', \"{text}\" is not valid JSON")
+}
+
+/// The error result of a sub-action whose answer is a stream.
+fn streaming_not_supported(name: &str) -> ExecuteError {
+    ExecuteError::thrown(format!(
+        "Sub action \"{name}\" streams its answer, which the _execute API cannot return yet"
+    ))
+}
+
+impl ConnectorType for Bedrock {
+    fn info(&self) -> TypeInfo {
+        TypeInfo {
+            id: ".bedrock",
+            name: "Amazon Bedrock",
+            minimum_license: License::Enterprise,
+            supported_feature_ids: FEATURES,
+        }
+    }
+
+    fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    fn validate_config(&self, config: &Value, cx: &ValidationContext) -> Result<(), String> {
+        let url = config["apiUrl"].as_str().unwrap_or_default();
+        let wrap =
+            |inner: String| format!("Error configuring Amazon Bedrock action: Error: {inner}");
+        assert_url(url).map_err(wrap)?;
+        subaction::check_url_config(&config["apiUrl"], cx).map_err(wrap)
+    }
+
+    fn execute<'a>(
+        &'a self,
+        cx: &'a ExecutionContext,
+        connector: Connector<'a>,
+        params: Value,
+    ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
+        Box::pin(async move {
+            let client = Client::new(cx, &connector);
+            let sub_params = &params["subActionParams"];
+            let name = params["subAction"].as_str().unwrap_or_default();
+            let data = match name {
+                "run" | "test" => {
+                    client
+                        .run(&subaction::validate(&self.run, sub_params)?)
+                        .await?
+                }
+                "invokeAI" => {
+                    let params = subaction::validate(&self.invoke_ai, sub_params)?;
+                    client.invoke_ai(&params).await?
+                }
+                "invokeAIRaw" => {
+                    let params = subaction::validate(&self.invoke_ai_raw, sub_params)?;
+                    client.invoke_ai_raw(&params).await?
+                }
+                "converse" => {
+                    subaction::validate(&self.converse, &known(sub_params, CONVERSE_KEYS))?;
+                    client.converse(sub_params).await?
+                }
+                "getDashboard" => {
+                    subaction::validate(&self.dashboard, sub_params)?;
+                    // The token-usage dashboard lives in Kibana; there is none to offer.
+                    json!({ "available": false })
+                }
+                "invokeStream" => {
+                    subaction::validate(&self.invoke_ai, sub_params)?;
+                    return Err(streaming_not_supported(name));
+                }
+                "converseStream" => {
+                    subaction::validate(&self.converse, &known(sub_params, CONVERSE_KEYS))?;
+                    return Err(streaming_not_supported(name));
+                }
+                "bedrockClientSend" => {
+                    subaction::validate(&self.client_send, sub_params)?;
+                    return Err(streaming_not_supported(name));
+                }
+                other => return Err(subaction::not_registered(other, connector.id, self.info())),
+            };
+            Ok(Some(data))
+        })
+    }
+}
+
+const CONVERSE_KEYS: &[&str] = &[
+    "messages",
+    "model",
+    "system",
+    "temperature",
+    "maxTokens",
+    "stopSequences",
+    "tools",
+    "toolChoice",
+    "signal",
+    "timeout",
+    "telemetryMetadata",
+    "connectorUsageCollector",
+];
+
+/// The framework's `assertURL`: it must parse, have a host and be http(s).
+fn assert_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| "URL Error: Invalid URL".to_owned())?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("URL Error: URL must contain hostname".to_owned());
+    }
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("URL Error: Invalid protocol".to_owned());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_bodies_fail_as_json_parse_does() {
+        let failure =
+            |text: &str| json_parse_error(text, &serde_json::from_str::<Value>(text).unwrap_err());
+        assert_eq!(failure("{\"a\":"), "Unexpected end of JSON input");
+        assert_eq!(
+            failure("nope"),
+            "Unexpected token 'o', \"nope\" is not valid JSON"
+        );
+        assert_eq!(
+            failure("{} x"),
+            "Unexpected non-whitespace character after JSON at position 3"
+        );
+    }
+
+    #[test]
+    fn messages_answers_become_claude2_results() {
+        let answer = json!({
+            "id": "msg_1",
+            "content": [{ "type": "text", "text": "Hello" }],
+            "stop_reason": "end_turn",
+            "usage": { "input_tokens": 3, "output_tokens": 1 },
+        });
+        assert_eq!(
+            claude2_result(&answer),
+            json!({ "completion": "Hello", "stop_reason": "end_turn",
+                    "usage": { "input_tokens": 3, "output_tokens": 1 } })
+        );
+        assert_eq!(
+            check_messages_answer(&json!({ "content": "x" }))
+                .unwrap_err()
+                .service_message(),
+            Some(
+                "Response validation failed (Error: [content]: could not parse array value from json input)"
+            )
+        );
+    }
+}

@@ -1,0 +1,700 @@
+//! `.bedrock` against a loopback fake of Amazon Bedrock's runtime API. Every
+//! request's SigV4 signature is recomputed here, independently of the server's
+//! signing library, from the test credentials.
+
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::support::{FakeServer, Reply, TestApp, app::assert_error, fake::Recorded};
+
+const ACCESS_KEY: &str = "AKIDEXAMPLE";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+const MODEL: &str = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+const MODEL_PATH: &str = "/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0";
+/// What Kibana signs for `invoke` calls, and for `converse` calls.
+const INVOKE_SIGNED: &str = "accept;content-length;content-type;host;x-amz-date";
+const CONVERSE_SIGNED: &str =
+    "accept;content-length;content-type;host;x-amz-date;x-amzn-bedrock-accept";
+
+fn sub_action(name: &str, params: Value) -> Value {
+    json!({ "subAction": name, "subActionParams": params })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn hmac(key: &[u8], data: &str) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(data.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// A path as SigV4 canonicalises it for every service but S3: each segment
+/// percent-encoded again (`%3A` becomes `%253A`).
+fn canonical_uri(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            segment
+                .bytes()
+                .map(|byte| {
+                    if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+                        char::from(byte).to_string()
+                    } else {
+                        format!("%{byte:02X}")
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Checks a request's `Authorization` header by signing the request again.
+#[track_caller]
+fn assert_signed(request: &Recorded, region: &str, signed_headers: &str) {
+    let date_time = request.header("x-amz-date").expect("x-amz-date");
+    assert_eq!(date_time.len(), 16, "{date_time}");
+    assert!(date_time.ends_with('Z') && date_time.as_bytes()[8] == b'T');
+    let date = &date_time[..8];
+    let scope = format!("{date}/{region}/bedrock/aws4_request");
+    let canonical_headers: String = signed_headers
+        .split(';')
+        .map(|name| {
+            let value = request.header(name).unwrap_or_else(|| panic!("{name}"));
+            format!("{name}:{}\n", value.trim())
+        })
+        .collect();
+    let canonical_request = format!(
+        "{}\n{}\n{}\n{canonical_headers}\n{signed_headers}\n{}",
+        request.method,
+        canonical_uri(&request.path),
+        request.query.as_deref().unwrap_or_default(),
+        hex(&Sha256::digest(request.body.as_bytes())),
+    );
+    let string_to_sign = format!(
+        "AWS4-HMAC-SHA256\n{date_time}\n{scope}\n{}",
+        hex(&Sha256::digest(canonical_request.as_bytes()))
+    );
+    let mut key = hmac(format!("AWS4{SECRET}").as_bytes(), date);
+    for part in [region, "bedrock", "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    let signature = hex(&hmac(&key, &string_to_sign));
+    assert_eq!(
+        request.header("authorization"),
+        Some(
+            format!(
+                "AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
+            )
+            .as_str()
+        )
+    );
+}
+
+/// The fake: answers by path, as Bedrock would.
+async fn fake_bedrock() -> FakeServer {
+    FakeServer::start(|request| {
+        let path = request.path.as_str();
+        let Some(rest) = path.strip_prefix("/model/") else {
+            return Reply::json(404, json!({ "message": "not found" }));
+        };
+        let (model, operation) = rest.rsplit_once('/').unwrap_or((rest, ""));
+        match (model, operation) {
+            ("bad-input", _) => Reply::json(
+                400,
+                json!({ "message": "Malformed input request: #: extraneous key [foo] is not permitted" }),
+            ),
+            ("control-plane", _) => Reply::json(
+                400,
+                json!({ "message": "The requested operation is not recognized by the service." }),
+            ),
+            ("forbidden", _) => Reply::json(
+                403,
+                json!({ "message": "The security token included in the request is invalid." }),
+            ),
+            ("unauthorized", _) => Reply::json(401, json!({})),
+            ("throttled", _) => Reply::json(429, json!({ "message": "Too many requests, please wait before trying again." })),
+            ("broken", _) => Reply::status(500, "oops"),
+            ("odd", _) => Reply::json(200, json!({ "content": "nope", "usage": { "input_tokens": 1, "output_tokens": 1 } })),
+            ("legacy", "invoke") => Reply::json(
+                200,
+                json!({ "completion": " Hi there", "stop_reason": "stop_sequence", "extra": 1 }),
+            ),
+            (_, "invoke") => Reply::json(
+                200,
+                json!({
+                    "id": "msg_bdrk_01",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-3-5-sonnet-20240620",
+                    "content": [{ "type": "text", "text": "  Hello from Bedrock.\n" }],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": null,
+                    "usage": { "input_tokens": 12, "output_tokens": 6 },
+                }),
+            ),
+            (_, "converse") => Reply::json(
+                200,
+                json!({
+                    "output": { "message": { "role": "assistant", "content": [{ "text": "Hi!" }] } },
+                    "stopReason": "end_turn",
+                    "usage": { "inputTokens": 5, "outputTokens": 2, "totalTokens": 7 },
+                    "metrics": { "latencyMs": 321 },
+                }),
+            ),
+            _ => Reply::json(404, json!({ "message": "unknown operation" })),
+        }
+    })
+    .await
+}
+
+async fn bedrock_connector(app: &TestApp, config: Value) -> String {
+    app.create_typed(
+        ".bedrock",
+        config,
+        json!({ "accessKey": ACCESS_KEY, "secret": SECRET }),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn run_sends_the_body_signed_and_returns_a_claude2_result() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": fake.url(""), "defaultModel": MODEL, "region": "eu-central-1" }),
+    )
+    .await;
+    let body = r#"{"anthropic_version":"bedrock-2023-05-31","max_tokens":10, "messages":[{"role":"user","content":"Hello"}]}"#;
+    let result = app
+        .execute(&id, sub_action("run", json!({ "body": body })))
+        .await;
+    assert_eq!(
+        result,
+        json!({
+            "status": "ok",
+            "connector_id": id,
+            "data": {
+                "completion": "  Hello from Bedrock.\n",
+                "stop_reason": "end_turn",
+                "usage": { "input_tokens": 12, "output_tokens": 6 },
+            },
+        })
+    );
+    let request = fake.only_request();
+    assert_eq!(
+        (
+            request.method.as_str(),
+            request.path.as_str(),
+            &request.query
+        ),
+        ("POST", format!("{MODEL_PATH}/invoke").as_str(), &None)
+    );
+    assert_eq!(request.body, body, "the body goes exactly as given");
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("accept"), Some("*/*"));
+    assert_eq!(
+        request.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    assert_signed(&request, "eu-central-1", INVOKE_SIGNED);
+}
+
+#[tokio::test]
+async fn test_with_an_arn_raw_and_legacy_bodies() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": fake.url("/") })).await;
+
+    // An application inference profile ARN is one encoded path segment; the region
+    // is the default one (the URL is not an amazonaws.com one).
+    let arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc";
+    let raw = app
+        .execute(
+            &id,
+            sub_action(
+                "test",
+                json!({ "body": "{\"messages\":[]}", "model": arn, "raw": true, "timeout": 1000 }),
+            ),
+        )
+        .await;
+    assert_eq!(raw["status"], "ok");
+    assert_eq!(
+        raw["data"],
+        json!({
+            "id": "msg_bdrk_01",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-3-5-sonnet-20240620",
+            "content": [{ "type": "text", "text": "  Hello from Bedrock.\n" }],
+            "stop_reason": "end_turn",
+            "stop_sequence": null,
+            "usage": { "input_tokens": 12, "output_tokens": 6 },
+        })
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(
+        request.path,
+        "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc/invoke"
+    );
+    assert_eq!(request.body, "{\"messages\":[]}");
+    assert_signed(request, "us-east-1", INVOKE_SIGNED);
+
+    // Claude 2's `prompt` bodies get the answer back unmodified; the default model
+    // is Kibana's.
+    let legacy = app
+        .execute(
+            &id,
+            sub_action(
+                "run",
+                json!({ "body": "{\"prompt\":\"\\n\\nHuman: Hi\\n\\nAssistant:\"}", "model": "legacy" }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        legacy,
+        json!({
+            "status": "ok",
+            "connector_id": id,
+            "data": { "completion": " Hi there", "stop_reason": "stop_sequence", "extra": 1 },
+        })
+    );
+    assert_eq!(fake.requests()[1].path, "/model/legacy/invoke");
+    assert_signed(&fake.requests()[1], "us-east-1", INVOKE_SIGNED);
+
+    let default_model = app
+        .execute(&id, sub_action("run", json!({ "body": "{}" })))
+        .await;
+    assert_eq!(default_model["status"], "ok");
+    assert_eq!(
+        fake.requests()[2].path,
+        "/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke"
+    );
+
+    // A body that is not JSON fails before anything is sent.
+    let invalid = app
+        .execute(&id, sub_action("run", json!({ "body": "nope" })))
+        .await;
+    assert_eq!(
+        invalid,
+        json!({
+            "status": "error",
+            "connector_id": id,
+            "message": "an error occurred while running the action",
+            "service_message": "Unexpected token 'o', \"nope\" is not valid JSON",
+            "retry": true,
+            "errorSource": "framework",
+        })
+    );
+    assert_eq!(fake.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn invoke_ai_sends_anthropic_messages_and_trims_the_answer() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": fake.url(""), "defaultModel": MODEL }),
+    )
+    .await;
+    let result = app
+        .execute(
+            &id,
+            sub_action(
+                "invokeAI",
+                json!({
+                    "messages": [
+                        { "role": "system", "content": "You are terse." },
+                        { "role": "user", "content": "Hello" },
+                        { "role": "user", "content": "Are you there?" },
+                        { "role": "assistant", "content": "Yes." },
+                        { "role": "user", "rawContent": [{ "type": "text", "text": "Bye" }] },
+                    ],
+                    "temperature": 0.2,
+                    "maxTokens": 100,
+                    "stopSequences": ["STOP"],
+                    "tools": [{ "name": "t", "description": "d", "input_schema": { "type": "object" } }],
+                    "toolChoice": { "type": "auto" },
+                    "telemetryMetadata": { "pluginId": "security" },
+                }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        result,
+        json!({
+            "status": "ok",
+            "connector_id": id,
+            "data": {
+                "message": "Hello from Bedrock.",
+                "usage": { "input_tokens": 12, "output_tokens": 6 },
+            },
+        })
+    );
+    let request = fake.only_request();
+    assert_eq!(request.path, format!("{MODEL_PATH}/invoke"));
+    assert_eq!(
+        request.body,
+        concat!(
+            r#"{"anthropic_version":"bedrock-2023-05-31","system":"You are terse.","#,
+            r#""messages":[{"content":"Hello\nAre you there?","role":"user"},"#,
+            r#"{"content":"Yes.","role":"assistant"},"#,
+            r#"{"role":"user","content":[{"type":"text","text":"Bye"}]}],"#,
+            r#""max_tokens":100,"stop_sequences":["STOP"],"temperature":0.2,"#,
+            r#""tools":[{"name":"t","description":"d","input_schema":{"type":"object"}}],"#,
+            r#""tool_choice":{"type":"auto"}}"#
+        )
+    );
+    assert_signed(&request, "us-east-1", INVOKE_SIGNED);
+}
+
+#[tokio::test]
+async fn invoke_ai_raw_and_converse() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": fake.url(""), "defaultModel": MODEL, "region": "us-west-2" }),
+    )
+    .await;
+    let raw = app
+        .execute(
+            &id,
+            sub_action(
+                "invokeAIRaw",
+                json!({
+                    "messages": [{ "role": "user", "content": [{ "type": "text", "text": "Hi" }] }],
+                    "system": "S",
+                    "anthropicVersion": "bedrock-2023-05-31",
+                }),
+            ),
+        )
+        .await;
+    assert_eq!(raw["status"], "ok");
+    assert_eq!(raw["data"]["id"], "msg_bdrk_01");
+    assert_eq!(raw["data"]["content"][0]["text"], "  Hello from Bedrock.\n");
+    let request = &fake.requests()[0];
+    assert_eq!(
+        request.body,
+        r#"{"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"system":"S","max_tokens":8191,"anthropic_version":"bedrock-2023-05-31"}"#
+    );
+    assert_signed(request, "us-west-2", INVOKE_SIGNED);
+
+    let converse = app
+        .execute(
+            &id,
+            sub_action(
+                "converse",
+                json!({
+                    "messages": [{ "role": "user", "content": [{ "text": "Hi" }] }],
+                    "system": [{ "text": "Be nice" }],
+                    "maxTokens": 50,
+                    "tools": [{ "toolSpec": { "name": "t" } }],
+                    "somethingElse": true,
+                }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        converse,
+        json!({
+            "status": "ok",
+            "connector_id": id,
+            "data": {
+                "output": { "message": { "role": "assistant", "content": [{ "text": "Hi!" }] } },
+                "stopReason": "end_turn",
+                "usage": { "inputTokens": 5, "outputTokens": 2, "totalTokens": 7 },
+                "metrics": { "latencyMs": 321 },
+            },
+        })
+    );
+    let request = &fake.requests()[1];
+    assert_eq!(request.path, format!("{MODEL_PATH}/converse"));
+    assert_eq!(
+        request.body,
+        format!(
+            r#"{{"messages":[{{"role":"user","content":[{{"text":"Hi"}}]}}],"inferenceConfig":{{"maxTokens":50}},"toolConfig":{{"tools":[{{"toolSpec":{{"name":"t"}}}}]}},"system":[{{"text":"Be nice"}}],"modelId":"{MODEL}"}}"#
+        )
+    );
+    assert_eq!(
+        request.header("accept"),
+        Some("application/vnd.amazon.eventstream")
+    );
+    assert_eq!(request.header("x-amzn-bedrock-accept"), Some("*/*"));
+    assert_signed(request, "us-west-2", CONVERSE_SIGNED);
+
+    let dashboard = app
+        .execute(
+            &id,
+            sub_action("getDashboard", json!({ "dashboardId": "d" })),
+        )
+        .await;
+    assert_eq!(
+        dashboard,
+        json!({ "status": "ok", "connector_id": id, "data": { "available": false } })
+    );
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn failures_read_as_kibanas() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": fake.url("") })).await;
+    let closed = crate::support::fake::closed_port();
+    let down = bedrock_connector(
+        &app,
+        json!({ "apiUrl": format!("http://127.0.0.1:{}", closed.port) }),
+    )
+    .await;
+    let error = |connector: &str, service_message: &str| {
+        json!({
+            "status": "error",
+            "connector_id": connector,
+            "message": "an error occurred while running the action",
+            "service_message": service_message,
+            "retry": true,
+            "errorSource": "framework",
+        })
+    };
+    let run = |model: &str| sub_action("run", json!({ "body": "{}", "model": model }));
+    for (model, service_message) in [
+        (
+            "bad-input",
+            "Status code: 400. Message: API Error: Bad Request - Malformed input request: #: extraneous key [foo] is not permitted",
+        ),
+        (
+            "control-plane",
+            "Status code: 400. Message: API Error: The requested operation is not recognized by the service.\n\nThe Kibana Connector in use may need to be reconfigured with an updated Amazon Bedrock endpoint, like `bedrock-runtime`.",
+        ),
+        (
+            "unauthorized",
+            "Status code: 401. Message: Unauthorized API Error",
+        ),
+        (
+            "forbidden",
+            "Status code: 403. Message: API Error: Forbidden - The security token included in the request is invalid.",
+        ),
+        (
+            "throttled",
+            "Status code: 429. Message: API Error: Too Many Requests - Too many requests, please wait before trying again.",
+        ),
+        (
+            "broken",
+            "Status code: 500. Message: API Error: Internal Server Error",
+        ),
+        (
+            "odd",
+            "Response validation failed (Error: [content]: could not parse array value from json input)",
+        ),
+    ] {
+        assert_eq!(
+            app.execute(&id, run(model)).await,
+            error(&id, service_message),
+            "{model}"
+        );
+    }
+    assert_eq!(fake.requests().len(), 7);
+    for request in fake.requests() {
+        assert_signed(&request, "us-east-1", INVOKE_SIGNED);
+    }
+    assert_eq!(
+        app.execute(&down, run("m")).await,
+        error(
+            &down,
+            &format!(
+                "Status code: undefined. Message: Unexpected API Error: ECONNREFUSED - connect ECONNREFUSED 127.0.0.1:{}",
+                closed.port
+            )
+        )
+    );
+}
+
+#[tokio::test]
+async fn params_are_checked_and_streams_are_refused() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": fake.url("") })).await;
+    let error = |service_message: &str, source: &str| {
+        json!({
+            "status": "error",
+            "connector_id": id,
+            "message": "an error occurred while running the action",
+            "service_message": service_message,
+            "retry": true,
+            "errorSource": source,
+        })
+    };
+    let both = json!({ "messages": [{ "role": "user", "content": "a", "rawContent": [] }] });
+    assert_eq!(
+        app.execute(&id, sub_action("invokeAI", both)).await,
+        error(
+            "Request validation failed (Error: [messages.0]: content and rawContent can not be used at the same time)",
+            "user"
+        )
+    );
+    let neither = json!({ "messages": [{ "role": "user" }] });
+    assert_eq!(
+        app.execute(&id, sub_action("invokeAI", neither)).await,
+        error(
+            "Request validation failed (Error: [messages.0]: Must specify either content or rawContent)",
+            "user"
+        )
+    );
+    assert_eq!(
+        app.execute(&id, sub_action("run", json!({ "body": "{}", "foo": 1 })))
+            .await,
+        error(
+            "Request validation failed (Error: [foo]: definition for this key is missing)",
+            "user"
+        )
+    );
+    assert_eq!(
+        app.execute(&id, sub_action("converse", json!({ "messages": "x" })))
+            .await,
+        error(
+            "Request validation failed (Error: [messages]: could not parse array value from json input)",
+            "user"
+        )
+    );
+    for name in ["invokeStream", "converseStream"] {
+        let params = json!({ "messages": [{ "role": "user", "content": "Hi" }] });
+        assert_eq!(
+            app.execute(&id, sub_action(name, params)).await,
+            error(
+                &format!(
+                    "Sub action \"{name}\" streams its answer, which the _execute API cannot return yet"
+                ),
+                "framework"
+            )
+        );
+    }
+    assert_eq!(
+        app.execute(&id, sub_action("nope", json!({}))).await,
+        error(
+            &format!(
+                "Sub action \"nope\" is not registered. Connector id: {id}. Connector name: Amazon Bedrock. Connector type: .bedrock"
+            ),
+            "framework"
+        )
+    );
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn config_and_secrets_are_validated() {
+    let app = TestApp::with_settings(
+        json!({ "xpack": { "actions": { "allowedHosts": ["bedrock-runtime.us-east-1.amazonaws.com"] } } }),
+    )
+    .await;
+    let create = |config: Value, secrets: Value| {
+        app.post(
+            "/api/actions/connector",
+            json!({ "name": "b", "connector_type_id": ".bedrock", "config": config, "secrets": secrets }),
+        )
+    };
+    let secrets = json!({ "accessKey": ACCESS_KEY, "secret": SECRET });
+    let created = create(
+        json!({ "apiUrl": "https://bedrock-runtime.us-east-1.amazonaws.com" }),
+        secrets.clone(),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    let created = created.json();
+    assert_eq!(
+        created["config"],
+        json!({
+            "apiUrl": "https://bedrock-runtime.us-east-1.amazonaws.com",
+            "defaultModel": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        })
+    );
+    assert_eq!(created["connector_type_id"], ".bedrock");
+    assert_error(
+        &create(
+            json!({ "apiUrl": "http://bedrock.mynonexistent.com" }),
+            secrets.clone(),
+        )
+        .await,
+        400,
+        "error validating action type config: Error configuring Amazon Bedrock action: Error: error validating url: target url \"http://bedrock.mynonexistent.com\" is not added to the Kibana config xpack.actions.allowedHosts",
+    );
+    assert_error(
+        &create(
+            json!({ "apiUrl": "example.com/do-something" }),
+            secrets.clone(),
+        )
+        .await,
+        400,
+        "error validating action type config: Error configuring Amazon Bedrock action: Error: URL Error: Invalid URL",
+    );
+    assert_error(
+        &create(json!({}), secrets.clone()).await,
+        400,
+        "error validating action type config: [apiUrl]: expected value of type [string] but got [undefined]",
+    );
+    assert_error(
+        &create(
+            json!({ "apiUrl": "https://bedrock-runtime.us-east-1.amazonaws.com", "contextWindowLength": 1000 }),
+            secrets.clone(),
+        )
+        .await,
+        400,
+        "error validating action type config: [contextWindowLength]: Value must be equal to or greater than [32000].",
+    );
+    assert_error(
+        &create(
+            json!({ "apiUrl": "https://bedrock-runtime.us-east-1.amazonaws.com" }),
+            json!({ "secret": SECRET }),
+        )
+        .await,
+        400,
+        "error validating action type secrets: [accessKey]: expected value of type [string] but got [undefined]",
+    );
+    let types = app.get("/api/actions/connector_types").await.json();
+    let bedrock = types
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|it| it["id"] == ".bedrock")
+        .cloned()
+        .unwrap();
+    assert_eq!(bedrock["name"], "Amazon Bedrock");
+    assert_eq!(bedrock["minimum_license_required"], "enterprise");
+    assert_eq!(
+        bedrock["supported_feature_ids"],
+        json!([
+            "generativeAIForSecurity",
+            "generativeAIForObservability",
+            "generativeAIForSearchPlayground"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_call_waits_for_the_longer_of_its_timeout_and_the_servers() {
+    let slow = FakeServer::start(|_| Reply::Hang).await;
+    let app =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "responseTimeout": "300ms" } } }))
+            .await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": slow.url("") })).await;
+    let run = |timeout: u64| sub_action("run", json!({ "body": "{}", "timeout": timeout }));
+    for (timeout, waited) in [(600, 600), (100, 300)] {
+        assert_eq!(
+            app.execute(&id, run(timeout)).await,
+            json!({
+                "status": "error",
+                "connector_id": id,
+                "message": "an error occurred while running the action",
+                "service_message": format!(
+                    "Status code: undefined. Message: Unexpected API Error: ECONNABORTED - timeout of {waited}ms exceeded"
+                ),
+                "retry": true,
+                "errorSource": "framework",
+            })
+        );
+    }
+}
