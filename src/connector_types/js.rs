@@ -60,6 +60,32 @@ pub fn encode_uri_component(text: &str) -> String {
     encoded
 }
 
+/// `JSON.parse`'s message (Node.js 20) for what serde_json refused: the end of the
+/// input, an unexpected token, or characters after the JSON.
+pub fn json_parse_error(text: &str, error: &serde_json::Error) -> String {
+    if error.is_eof() {
+        return "Unexpected end of JSON input".to_owned();
+    }
+    // serde_json counts lines from 1 and columns in bytes from 1.
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(error.line().saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut offset = (line_start + error.column().saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let Some(token) = text[offset..].chars().next() else {
+        return "Unexpected end of JSON input".to_owned();
+    };
+    if error.to_string().starts_with("trailing characters") {
+        let position = text[..offset].encode_utf16().count();
+        return format!("Unexpected non-whitespace character after JSON at position {position}");
+    }
+    format!("Unexpected token '{token}', \"{text}\" is not valid JSON")
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -81,6 +107,25 @@ mod tests {
         assert_eq!(
             encode_uri_component("a b/ü?&=!'()*~"),
             "a%20b%2F%C3%BC%3F%26%3D!'()*~"
+        );
+    }
+
+    #[test]
+    fn json_failures_read_as_node_writes_them() {
+        let failure =
+            |text: &str| json_parse_error(text, &serde_json::from_str::<Value>(text).unwrap_err());
+        assert_eq!(failure("{\"a\":"), "Unexpected end of JSON input");
+        assert_eq!(
+            failure("nope"),
+            "Unexpected token 'o', \"nope\" is not valid JSON"
+        );
+        assert_eq!(
+            failure("{} x"),
+            "Unexpected non-whitespace character after JSON at position 3"
+        );
+        assert_eq!(
+            failure("\"é\" x"),
+            "Unexpected non-whitespace character after JSON at position 4"
         );
     }
 }

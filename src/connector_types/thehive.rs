@@ -284,7 +284,8 @@ fn alert_body(alert: &Value) -> Result<Value, String> {
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     let text = alert["body"].as_str().unwrap_or("{}");
-    let parsed: Value = serde_json::from_str(text).map_err(|error| json_error(text, &error))?;
+    let parsed: Value =
+        serde_json::from_str(text).map_err(|error| js::json_parse_error(text, &error))?;
     match parsed {
         Value::Object(fields) => merged.extend(fields),
         // Kibana spreads an array or a string into numbered keys (`"0": "a"`), which
@@ -296,40 +297,6 @@ fn alert_body(alert: &Value) -> Result<Value, String> {
         _ => {}
     }
     Ok(Value::Object(merged))
-}
-
-/// `JSON.parse`'s message (Node.js 20) for the common failures.
-fn json_error(text: &str, error: &serde_json::Error) -> String {
-    if error.is_eof() {
-        return "Unexpected end of JSON input".to_owned();
-    }
-    let offset = line_column_offset(text, error.line(), error.column());
-    let rest = &text[offset.min(text.len())..];
-    let Some(token) = rest.chars().next() else {
-        return "Unexpected end of JSON input".to_owned();
-    };
-    if error.to_string().starts_with("trailing characters") {
-        let position = text[..offset.min(text.len())].encode_utf16().count();
-        return format!("Unexpected non-whitespace character after JSON at position {position}");
-    }
-    format!("Unexpected token '{token}', \"{text}\" is not valid JSON")
-}
-
-/// The byte offset of serde_json's 1-based line and column (the column is the
-/// offending character's).
-fn line_column_offset(text: &str, line: usize, column: usize) -> usize {
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(line.saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let line_text = &text[line_start..];
-    let chars = column.saturating_sub(1);
-    line_start
-        + line_text
-            .char_indices()
-            .nth(chars)
-            .map_or(line_text.len(), |(index, _)| index)
 }
 
 impl ConnectorType for TheHive {

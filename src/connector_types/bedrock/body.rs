@@ -120,7 +120,9 @@ fn normalise_messages(params: &Value) -> (String, Vec<Value>) {
             if !system.is_empty() {
                 system.push('\n');
             }
-            system.push_str(&content.map_or_else(|| "undefined".to_owned(), js_string));
+            system.push_str(
+                &content.map_or_else(|| "undefined".to_owned(), crate::connector_types::js::text),
+            );
             continue;
         }
         let bedrock_role = if matches!(role, "assistant" | "ai") {
@@ -132,7 +134,7 @@ fn normalise_messages(params: &Value) -> (String, Vec<Value>) {
             messages.push(json!({ "role": bedrock_role, "content": raw }));
             continue;
         }
-        let text = content.map_or_else(|| "undefined".to_owned(), js_string);
+        let text = content.map_or_else(|| "undefined".to_owned(), crate::connector_types::js::text);
         // Kibana compares the merged message's role with the incoming *original*
         // role, so only `user`/`assistant` runs merge; the merge keeps that role.
         if let Some(last) = messages.last_mut()
@@ -223,11 +225,6 @@ fn js_numbers(value: &Value) -> Value {
         ),
         other => other.clone(),
     }
-}
-
-/// A value in a template string, as JavaScript writes it.
-fn js_string(value: &Value) -> String {
-    super::super::case_connector::js_text(value)
 }
 
 /// Kibana's `parseContent`: one text block's text, or each block's text after a

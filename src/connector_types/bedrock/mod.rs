@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext,
-    case_connector::js_text,
+    js::{json_parse_error, text as js_text},
     outbound::{Answer, TransportFailure},
     subaction,
 };
@@ -544,32 +544,6 @@ fn claude2_result(answer: &Value) -> Value {
     Value::Object(result)
 }
 
-/// `JSON.parse`'s message (Node.js 20) for the common failures.
-fn json_parse_error(text: &str, error: &serde_json::Error) -> String {
-    if error.is_eof() {
-        return "Unexpected end of JSON input".to_owned();
-    }
-    let line_start: usize = text
-        .split_inclusive('\n')
-        .take(error.line().saturating_sub(1))
-        .map(str::len)
-        .sum();
-    let line = &text[line_start..];
-    let offset = line_start
-        + line
-            .char_indices()
-            .nth(error.column().saturating_sub(1))
-            .map_or(line.len(), |(index, _)| index);
-    let Some(token) = text[offset..].chars().next() else {
-        return "Unexpected end of JSON input".to_owned();
-    };
-    if error.to_string().starts_with("trailing characters") {
-        let position = text[..offset].encode_utf16().count();
-        return format!("Unexpected non-whitespace character after JSON at position {position}");
-    }
-    format!("Unexpected token '{token}', \"{text}\" is not valid JSON")
-}
-
 /// The error result of a sub-action whose answer is a stream.
 fn streaming_not_supported(name: &str) -> ExecuteError {
     ExecuteError::thrown(format!(
@@ -681,21 +655,6 @@ fn assert_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bad_bodies_fail_as_json_parse_does() {
-        let failure =
-            |text: &str| json_parse_error(text, &serde_json::from_str::<Value>(text).unwrap_err());
-        assert_eq!(failure("{\"a\":"), "Unexpected end of JSON input");
-        assert_eq!(
-            failure("nope"),
-            "Unexpected token 'o', \"nope\" is not valid JSON"
-        );
-        assert_eq!(
-            failure("{} x"),
-            "Unexpected non-whitespace character after JSON at position 3"
-        );
-    }
 
     #[test]
     fn messages_answers_become_claude2_results() {
