@@ -7,6 +7,7 @@
 
 mod case_connector;
 mod cases_webhook;
+mod crowdstrike;
 mod d3security;
 pub mod email;
 mod error;
@@ -17,6 +18,7 @@ mod opsgenie;
 pub mod outbound;
 mod pagerduty;
 mod resilient;
+mod sentinelone;
 pub mod server_log;
 mod servicenow;
 mod slack;
@@ -327,5 +329,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(swimlane::Swimlane::new());
     registry.register(cases_webhook::CasesWebhook::new());
     registry.register(thehive::TheHive::new());
+    registry.register(sentinelone::SentinelOne::new());
+    registry.register(crowdstrike::CrowdStrike::new());
     registry
 }
