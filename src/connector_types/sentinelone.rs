@@ -818,6 +818,23 @@ mod tests {
     }
 
     #[test]
+    fn the_token_is_scrubbed_raw_and_encoded() {
+        let cx = crate::connector_types::ExecutionContext {
+            http: crate::connector_types::outbound::Outbound::new(Default::default()).unwrap(),
+        };
+        let client = Client {
+            cx: &cx,
+            url: "https://s1.example",
+            token: "a b/c",
+        };
+        assert_eq!(
+            client
+                .scrub("GET https://s1.example/x?APIToken=a+b%2Fc failed; token a b/c, a%20b%2Fc"),
+            "GET https://s1.example/x?APIToken=[REDACTED] failed; token [REDACTED], [REDACTED]"
+        );
+    }
+
+    #[test]
     fn limits_are_checked() {
         let schema = remote_scripts_schema();
         assert!(schema.validate(&json!({ "limit": 1000 })).is_ok());
