@@ -8,6 +8,7 @@
 mod bedrock;
 mod case_connector;
 mod cases_webhook;
+mod crowdstrike;
 mod d3security;
 pub mod email;
 mod error;
@@ -19,6 +20,7 @@ mod opsgenie;
 pub mod outbound;
 mod pagerduty;
 mod resilient;
+mod sentinelone;
 pub mod server_log;
 mod servicenow;
 mod slack;
@@ -330,5 +332,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(cases_webhook::CasesWebhook::new());
     registry.register(thehive::TheHive::new());
     registry.register(bedrock::Bedrock::new());
+    registry.register(sentinelone::SentinelOne::new());
+    registry.register(crowdstrike::CrowdStrike::new());
     registry
 }

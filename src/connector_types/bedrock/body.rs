@@ -14,7 +14,7 @@ const DEFAULT_REGION: &str = "us-east-1";
 /// is not encoded twice; ARNs become one path segment.
 pub fn model_segment(model: &str) -> Result<String, String> {
     let decoded = decode_uri_component(model)?;
-    Ok(encode_uri_component(&decoded))
+    Ok(crate::connector_types::js::encode_uri_component(&decoded))
 }
 
 /// JavaScript's `decodeURIComponent`: every `%XX` is decoded; a broken escape or
@@ -36,19 +36,6 @@ fn decode_uri_component(text: &str) -> Result<String, String> {
         }
     }
     String::from_utf8(decoded).map_err(|_| malformed())
-}
-
-/// JavaScript's `encodeURIComponent`: all but `A-Z a-z 0-9 - _ . ! ~ * ' ( )`.
-fn encode_uri_component(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }
 
 /// The signing region: config's `region`, else the one in an

@@ -286,7 +286,7 @@ fn api_error(answer: &Answer) -> String {
         .body
         .as_object()
         .and_then(|body| body.get("message"))
-        .filter(|message| is_truthy(message))
+        .filter(|message| super::js::truthy(message))
         .map(js_text);
     match answer.status.as_u16() {
         400 if answer.body["message"] == NOT_RECOGNISED => format!(
@@ -300,16 +300,6 @@ fn api_error(answer: &Answer) -> String {
             Some(message) => format!("API Error: {} - {message}", answer.status_text()),
             None => format!("API Error: {}", answer.status_text()),
         },
-    }
-}
-
-fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(flag) => *flag,
-        Value::Number(number) => number.as_f64().is_some_and(|it| it != 0.0),
-        Value::String(text) => !text.is_empty(),
-        _ => true,
     }
 }
 
