@@ -10,9 +10,11 @@ mod cases_webhook;
 mod d3security;
 pub mod email;
 mod error;
+mod gemini;
 pub mod index;
 mod itsm;
 mod jira;
+mod jwt;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;
@@ -298,6 +300,8 @@ pub struct BuiltinSettings {
     pub elasticsearch: index::Cluster,
     pub elasticsearch_client: outbound::Outbound,
     pub email: email::EmailSettings,
+    /// `xpack.actions.googleTokenUrl`, for `.gemini`.
+    pub google_token_url: String,
 }
 
 /// The types Switchboard implements. Adding a type is a module and one line here.
@@ -327,5 +331,6 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(swimlane::Swimlane::new());
     registry.register(cases_webhook::CasesWebhook::new());
     registry.register(thehive::TheHive::new());
+    registry.register(gemini::Gemini::new(settings.google_token_url));
     registry
 }
