@@ -751,6 +751,11 @@ mod tests {
         let error = first_text(&json!({ "usageMetadata": {} })).unwrap_err();
         assert_eq!(
             error.service_message(),
+            Some("Cannot read properties of undefined (reading '0')")
+        );
+        let error = first_text(&json!({ "candidates": [] })).unwrap_err();
+        assert_eq!(
+            error.service_message(),
             Some("Cannot read properties of undefined (reading 'content')")
         );
         let error = first_text(&json!({ "candidates": [{ "content": null }] })).unwrap_err();
