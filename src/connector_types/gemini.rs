@@ -494,9 +494,10 @@ fn first_text(answer: &Value) -> Result<Option<Value>, ExecuteError> {
     Ok(value.cloned())
 }
 
-/// The `contents` entry of one message, Kibana's `formatGeminiPayload`: messages
-/// with `parts` go as they are; roles become `user`/`model`; a user message after
-/// a user message is joined to it with a space.
+/// The `generateContent` body built from `invokeAI`-style params, Kibana's
+/// `formatGeminiPayload`: messages with `parts` go as they are; roles become
+/// `user`/`model`; a user message after a user message is joined to it with a space.
+/// `tools` only for `invokeAIRaw` (Kibana's `invokeAI` leaves them out).
 fn payload(params: &Value, with_tools: bool) -> Value {
     let mut contents: Vec<Value> = Vec::new();
     let mut previous_role: Option<&str> = None;
