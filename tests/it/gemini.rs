@@ -522,6 +522,31 @@ async fn token_failures_read_like_kibanas() {
     );
 }
 
+/// Unlike Kibana (whose Google auth library has its own HTTP client), the token
+/// request goes through the egress policy like every other call.
+#[tokio::test]
+async fn the_token_endpoint_must_be_an_allowed_host() {
+    let fake = FakeServer::start(vertex).await;
+    let token_url = format!("http://localhost:{}{TOKEN_PATH}", fake.address.port());
+    let app = TestApp::with_settings(json!({ "xpack": { "actions": {
+        "googleTokenUrl": token_url, "allowedHosts": ["127.0.0.1"],
+    } } }))
+    .await;
+    let id = app
+        .create_typed(".gemini", config(&fake.url("")), secrets(&credentials()))
+        .await;
+    assert_eq!(
+        app.execute(&id, run("{}")).await,
+        thrown(
+            &id,
+            &format!(
+                "Unable to retrieve access token. Ensure the service account has the right permissions and the Vertex AI endpoint is enabled in the GCP project. Error: request to {token_url} failed, reason: target url \"{token_url}\" is not added to the Kibana config xpack.actions.allowedHosts"
+            )
+        )
+    );
+    assert!(fake.requests().is_empty(), "nothing was sent");
+}
+
 #[tokio::test]
 async fn params_are_checked_and_streaming_is_refused() {
     let fake = FakeServer::start(|_| Reply::json(500, json!({}))).await;
