@@ -119,6 +119,7 @@ impl Application {
             elasticsearch: cluster(&settings)?,
             elasticsearch_client,
             email,
+            google_token_url: settings.google_token_url.clone(),
         });
         let preconfigured =
             validate_preconfigured(&registry, &settings.preconfigured, &validation)?;

@@ -37,6 +37,9 @@ pub struct Settings {
     /// `xpack.actions.webhook.ssl.pfx.enabled`.
     pub webhook_pfx_enabled: bool,
     pub email: EmailOptions,
+    /// `xpack.actions.googleTokenUrl`: where `.gemini` trades its service account's
+    /// signed assertion for an access token (Google's endpoint unless overridden).
+    pub google_token_url: String,
     pub elasticsearch: ElasticsearchSettings,
     pub database: DatabaseSettings,
     pub log_level: String,
@@ -332,6 +335,7 @@ impl Settings {
                 graph_api_scope: text("xpack.actions.microsoftGraphApiScope").unwrap_or_default(),
                 exchange_url: text("xpack.actions.microsoftExchangeUrl").unwrap_or_default(),
             },
+            google_token_url: text("xpack.actions.googleTokenUrl").unwrap_or_default(),
             elasticsearch: ElasticsearchSettings {
                 hosts: strings("elasticsearch.hosts"),
                 username: text("elasticsearch.username"),
@@ -554,6 +558,12 @@ fn settings_schema() -> Schema {
                             "microsoftExchangeUrl",
                             string()
                                 .default("https://login.microsoftonline.com")
+                                .check(http_url),
+                        ),
+                        (
+                            "googleTokenUrl",
+                            string()
+                                .default("https://oauth2.googleapis.com/token")
                                 .check(http_url),
                         ),
                         (
@@ -1027,6 +1037,7 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
         EnvironmentValue::Text,
     ),
     ("xpack.actions.microsoftExchangeUrl", EnvironmentValue::Text),
+    ("xpack.actions.googleTokenUrl", EnvironmentValue::Text),
 ];
 
 #[derive(Clone, Copy)]
@@ -1107,6 +1118,10 @@ mod tests {
         assert_eq!(settings.response_timeout, Duration::from_secs(60));
         assert_eq!(settings.enabled_action_types, ["*"]);
         assert_eq!(settings.data_dir, PathBuf::from("data"));
+        assert_eq!(
+            settings.google_token_url,
+            "https://oauth2.googleapis.com/token"
+        );
     }
 
     #[test]

@@ -12,10 +12,12 @@ mod crowdstrike;
 mod d3security;
 pub mod email;
 mod error;
+mod gemini;
 pub mod index;
 mod itsm;
 mod jira;
 mod js;
+mod jwt;
 mod opsgenie;
 pub mod outbound;
 mod pagerduty;
@@ -302,6 +304,8 @@ pub struct BuiltinSettings {
     pub elasticsearch: index::Cluster,
     pub elasticsearch_client: outbound::Outbound,
     pub email: email::EmailSettings,
+    /// `xpack.actions.googleTokenUrl`, for `.gemini`.
+    pub google_token_url: String,
 }
 
 /// The types Switchboard implements. Adding a type is a module and one line here.
@@ -332,6 +336,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(cases_webhook::CasesWebhook::new());
     registry.register(thehive::TheHive::new());
     registry.register(bedrock::Bedrock::new());
+    registry.register(gemini::Gemini::new(settings.google_token_url));
     registry.register(sentinelone::SentinelOne::new());
     registry.register(crowdstrike::CrowdStrike::new());
     registry

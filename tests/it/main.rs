@@ -22,6 +22,7 @@ mod execute_index;
 mod execute_server_log;
 mod execute_webhook;
 mod faults;
+mod gemini;
 mod https;
 mod itsm_seeds;
 mod jira;

@@ -8,55 +8,21 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
 use serde_json::{Value, json};
 
 use crate::support::{
     FakeServer, Reply, TestApp,
     app::assert_error,
     fake::{Recorded, closed_port},
+    rsa::{self, PKCS8_KEY},
 };
 
 const BASIC: &str = "Basic YWRtaW46cHc="; // admin:pw
 const DEFAULT_KEY: &str = "{{rule.id}}:{{alert.id}}";
 const JSON: Option<&str> = Some("application/json");
 
-// A throwaway 2048-bit RSA key made for these tests (openssl genpkey), in the three
-// forms ServiceNow connectors accept, and its public key (PKCS#1 DER, base64).
-
-const PKCS8_KEY: &str = "\
------BEGIN PRIVATE KEY-----\n\
-MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCvIVskaT7RswT7\n\
-5DyMMLdbhkmEjNabZEjs+fpRLvVDgDci4rF1ax7hQRXxOxKkTTwd2mg6jUNa1fQG\n\
-ukX0EXY0RAU12J1s7Pk0YiQ1qbh43hG8qL2oLazKg6nlQz5q0Ok2sunIHMArUuRC\n\
-oRbl/en636QCi7xIc/R9syLQ2JM/751gv+vmcv15eBMMuyptfpkEKGT8MB1c/B9a\n\
-z6Zn31kiWQ+fAd2CTo5DwT2N6NH2zU/XDdIRpcuNt/QMg4Dzw45s+8BA8+YSqbg8\n\
-klZLMvzEJ7tmM8b8i+b7yeOI0SHgaWFB4rBIgr99ryTet3930/ii+cWFySA3s6U/\n\
-UbPnMUkXAgMBAAECggEAKq6p/G9MGKaVVeDT4uTyozNQ0qXSng+seFkaaVPVAc0L\n\
-Ywy17GSdo4+Nzfu0OOf7+VikI3UPT+GqNkOKzge9c9KKJIv1HjmJKPusUInbRFX3\n\
-I7BKfOUY4kiBjTc8zKK63BJxyMw9B7INoLGLF6WxM2vzGI2+5zefhE029Ih8Js4S\n\
-sxtO5qSWO5n2ZPis6lAHsokb3bz8F0Gu+ZX6JgGOP8t25hmgDP4JoDPWwU7Nrhk4\n\
-KpYcTY4EJKgKFar7CqCf8t22gnejRhTueqHzXL87ABAHt4flNS5FD5/Z6HaFt23U\n\
-WpVVZkuteDHfoFl631K7dsIc98ajXJflshbZlUzu1QKBgQDyyF0X0TwJ0wIy6C3m\n\
-eSV5e+fCALml9lGptwBd5fMG8iGCPTH8emgQydbdPCVRy4PSvEi5FXevY/stgZP9\n\
-iUdxJ1ggBqPOsQQ0zYCgh8U7bUcJiQJ5tPN3I4WBQYYObdVLno50udKFvn021Aja\n\
-Xt4DbBvc696OSnOErVbqwloppQKBgQC4qiDf/fugtnHeZZcqDd1oCCOvOMVAp7OE\n\
-90YfrXd55Bc6yHfUS4sPIXfT+tZbdaYC8A1T1/X0TspIbTgv2LpGpbSoOww6Ec1R\n\
-HUYSdJ6q1wqgWlugdh+wgncN8cuhSsoRm8Tf4LM5+zZz1gvJExGoKXuLPhe/3bMa\n\
-rinQ171TCwKBgQCBDs2d2ZYGyuqCUTYFLCUlnR4n3ObTOEtU4nkJcTFtYc06RHmL\n\
-8y3artDPLifQgVUD8x7ddHH5BDcDi7w1rIITvox0CdOODj9kKlHUBBhubLq0cOal\n\
-9/DsRi+z9Dbk+LHHzvN/TUCB5C7/tFs4afGu9AsjtybJkP4za0mm5cW0GQKBgBkN\n\
-Y5Zfw5JjDgGo8KAQ73ecmxK7de82kSE51raXdvz/V7Nu3OrdMMlltfb5MbmItXPy\n\
-kyxLwR9azRCUWKoNEgBhnKeyEw+RuLQHb6kzTw9ISzXD7GhRfi0ZFgO7SO/h0JYg\n\
-9s2Uk1wLW7DNWh32S0/wCMW0L86kyhaViDDAA/xPAoGAeWQgoCJbESYcYdP3CaBT\n\
-df0yVlfDYFqA+5XS+oGNELxRmoF+LkgB/QNK0aieZBXnwe79vE++vVyxxMd2z9Iv\n\
-lLeuHyYTa+s07tCXSx9woVhRhZYWV8EQc1z2VsRJK46ZFJ9RYSJrTqT1ZSPoPwHZ\n\
-dBCQdSqzUvSngKMPBb0D+7c=\n\
------END PRIVATE KEY-----\n\
-";
+// The shared test key (`support::rsa`) in the two other forms ServiceNow connectors
+// accept.
 
 const PKCS1_KEY: &str = "\
 -----BEGIN RSA PRIVATE KEY-----\n\
@@ -120,8 +86,6 @@ sdyHjM+e4loR5/65mC19MqnpTIdi3fX9bAicZlkImP7uaqY2w/Z6xPCjwK9uiMLp\n\
 auT3MmceYPetJbQVAXitesaf/TUU7nSo8LY1ut6W80Ft\n\
 -----END ENCRYPTED PRIVATE KEY-----\n\
 ";
-
-const PUBLIC_KEY: &str = "MIIBCgKCAQEAryFbJGk+0bME++Q8jDC3W4ZJhIzWm2RI7Pn6US71Q4A3IuKxdWse4UEV8TsSpE08HdpoOo1DWtX0BrpF9BF2NEQFNdidbOz5NGIkNam4eN4RvKi9qC2syoOp5UM+atDpNrLpyBzAK1LkQqEW5f3p+t+kAou8SHP0fbMi0NiTP++dYL/r5nL9eXgTDLsqbX6ZBChk/DAdXPwfWs+mZ99ZIlkPnwHdgk6OQ8E9jejR9s1P1w3SEaXLjbf0DIOA88OObPvAQPPmEqm4PJJWSzL8xCe7ZjPG/Ivm+8njiNEh4GlhQeKwSIK/fa8k3rd/d9P4ovnFhckgN7OlP1Gz5zFJFwIDAQAB";
 
 /// A record as ServiceNow's Table API answers it.
 fn record(id: &str, number: &str, state: &str) -> Value {
@@ -1056,27 +1020,8 @@ fn assert_token_request(request: &Recorded, client_secret_encoded: &str) {
         "urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"
     );
 
-    let parts: Vec<&str> = pairs[0].1.split('.').collect();
-    assert_eq!(parts.len(), 3, "a signed JWT");
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).unwrap();
-    assert_eq!(
-        String::from_utf8(decode(parts[0])).unwrap(),
-        r#"{"alg":"RS256","typ":"JWT","kid":"kid-1"}"#
-    );
-    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
-    let (_, verifiers) = algorithms
-        .mapping
-        .iter()
-        .find(|(scheme, _)| *scheme == rustls::SignatureScheme::RSA_PKCS1_SHA256)
-        .unwrap();
-    verifiers[0]
-        .verify_signature(
-            &STANDARD.decode(PUBLIC_KEY).unwrap(),
-            format!("{}.{}", parts[0], parts[1]).as_bytes(),
-            &decode(parts[2]),
-        )
-        .expect("the assertion is signed with the connector's key");
-    let claims: Value = serde_json::from_slice(&decode(parts[1])).unwrap();
+    let (header, claims) = rsa::verify_rs256(pairs[0].1);
+    assert_eq!(header, r#"{"alg":"RS256","typ":"JWT","kid":"kid-1"}"#);
     let keys: Vec<&String> = claims.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["sub", "aud", "iss", "iat", "exp"]);
     assert_eq!(

@@ -3,7 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::service::{Service, SnError, js_text};
+use super::service::{Service, SnError};
+use crate::connector_types::js::text as js_text;
 
 /// The four SecOps observable fields, in the order of the params.
 const OBSERVABLE_FIELDS: [&str; 4] = ["dest_ip", "malware_hash", "malware_url", "source_ip"];

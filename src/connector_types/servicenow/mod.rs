@@ -15,6 +15,7 @@ use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext,
     itsm::{sub_action_not_implemented, unsupported_sub_action},
+    js::truthy,
 };
 use crate::schema::{
     Schema, SchemaError, any, array, boolean, literal, nullable, object, one_of, record, string,
@@ -278,16 +279,6 @@ fn close_incident_schema() -> Schema {
 /// `<field> must be provided when isOAuth = <flag>`.
 fn missing(field: &str, oauth: bool) -> String {
     format!("{field} must be provided when isOAuth = {oauth}")
-}
-
-/// JavaScript truthiness of an optional text: `null`, absent and `""` are false.
-fn truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::String(text) => !text.is_empty(),
-        Value::Bool(flag) => *flag,
-        _ => true,
-    }
 }
 
 fn check_config(config: &Value, cx: &ValidationContext) -> Result<(), String> {

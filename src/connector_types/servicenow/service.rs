@@ -5,7 +5,8 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use super::{Product, oauth, truthy};
+use super::{Product, oauth};
+use crate::connector_types::js::{text as js_text, truthy};
 use crate::connector_types::{
     Connector, ErrorSource, ExecuteError, ExecutionContext,
     itsm::{Body, CallFailure, basic_auth, call, iso_date},
@@ -615,14 +616,6 @@ impl<'a> Service<'a> {
         outcome
             .await
             .map_err(|error| error.wrap("Unable to get choices", Some(TABLE_GET)))
-    }
-}
-
-/// A value as JavaScript's template literals write it.
-pub fn js_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other.to_string(),
     }
 }
 

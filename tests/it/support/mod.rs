@@ -7,6 +7,7 @@ pub mod fake;
 pub mod pki;
 pub mod process;
 pub mod proxy;
+pub mod rsa;
 pub mod smtp;
 
 pub use self::{
