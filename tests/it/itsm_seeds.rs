@@ -11,9 +11,7 @@ async fn create(app: &TestApp, body: Value) -> Value {
     let created = response.json();
     let id = created["id"].as_str().unwrap();
     assert_eq!(
-        app.get(&format!("/api/actions/connector/{id}"))
-            .await
-            .json(),
+        app.get(&format!("/api/actions/connector/{id}")).await.json(),
         created,
         "what was created is what is read back"
     );
