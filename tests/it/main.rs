@@ -20,6 +20,7 @@ mod execute_index;
 mod execute_server_log;
 mod execute_webhook;
 mod faults;
+mod gen_ai;
 mod https;
 mod itsm_seeds;
 mod jira;
