@@ -147,7 +147,7 @@ async fn forward(streaming: StreamingRun, sender: mpsc::Sender<Bytes>, ran: Ran)
             Ok(Some(chunk)) => {
                 streamed.summary.observe(&chunk);
                 ends_cleanly = chunk.ends_with(b"\n\n") || (chunk.is_empty() && ends_cleanly);
-                if sender.send(chunk).await.is_err() {
+                if sender.send(Bytes::from(chunk)).await.is_err() {
                     break Err("the client closed the stream before it ended".to_owned());
                 }
             }

@@ -11,7 +11,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use serde_json::{Value, json};
 
 use super::{BoxFuture, outbound::Outbound};
@@ -19,7 +18,7 @@ use super::{BoxFuture, outbound::Outbound};
 /// Where a streamed answer's bytes come from.
 pub trait ChunkSource: Send {
     /// The next piece, `None` at the end. `Err` is the failure's text (no secrets).
-    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>>;
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>>;
 }
 
 /// Watches every chunk that goes by and says what the run amounted to.
@@ -59,10 +58,10 @@ pub struct ResponseChunks {
 }
 
 impl ChunkSource for ResponseChunks {
-    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Bytes>, String>> {
+    fn next_chunk(&mut self) -> BoxFuture<'_, Result<Option<Vec<u8>>, String>> {
         Box::pin(async move {
             match tokio::time::timeout(self.idle, self.response.chunk()).await {
-                Ok(Ok(chunk)) => Ok(chunk),
+                Ok(Ok(chunk)) => Ok(chunk.map(|it| it.to_vec())),
                 Ok(Err(error)) => Err((self.describe)(&self.http.describe(&error))),
                 Err(_) => Err((self.describe)(&timed_out(self.idle))),
             }

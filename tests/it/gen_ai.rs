@@ -3,7 +3,6 @@
 //! streamed answers forwarded to the client as they arrive.
 
 use std::{
-    convert::Infallible,
     pin::Pin,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -411,19 +410,26 @@ struct StreamingVendor {
     requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
+/// The vendor's body: what the test pushes; an empty push breaks the connection off.
 struct ChannelBody(mpsc::Receiver<Bytes>);
 
 impl http_body::Body for ChannelBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = std::io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        self.0
-            .poll_recv(cx)
-            .map(|it| it.map(|bytes| Ok(http_body::Frame::data(bytes))))
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|it| {
+            it.map(|bytes| {
+                if bytes.is_empty() {
+                    Err(std::io::Error::other("the vendor broke off"))
+                } else {
+                    Ok(http_body::Frame::data(bytes))
+                }
+            })
+        })
     }
 }
 
@@ -666,5 +672,89 @@ async fn a_vendor_failure_before_the_stream_is_an_ordinary_json_result() {
     assert_eq!(
         fake.only_request().body,
         r#"{"messages":[{"role":"user","content":"Hi"}],"model":"gpt-4.1"}"#
+    );
+}
+
+async fn streaming_connector(app: &TestApp, vendor: &StreamingVendor) -> String {
+    app.create_typed(
+        ".gen-ai",
+        json!({ "apiProvider": "Other", "apiUrl": vendor.url, "defaultModel": "llama3" }),
+        json!({ "apiKey": "local-key" }),
+    )
+    .await
+}
+
+fn invoke_stream() -> Value {
+    json!({ "subAction": "invokeStream", "subActionParams": {
+        "messages": [{ "role": "user", "content": "Hi" }] } })
+}
+
+#[tokio::test]
+async fn a_vendor_breaking_off_mid_stream_ends_it_with_an_error_result() {
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let app = TestApp::start().await;
+    let id = streaming_connector(&app, &vendor).await;
+    vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
+
+    let mut response = execute_streaming(&app, &id, invoke_stream())
+        .send()
+        .await
+        .unwrap();
+    let execution_id = response.headers()["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &chunk("Hel")).await;
+    vendor_side.send(Bytes::new()).await.unwrap();
+    read_until(&mut response, &mut seen, "event: result\n").await;
+    seen.push_str(&response.text().await.unwrap());
+
+    let (forwarded, result) = seen.split_once("event: result\ndata: ").unwrap();
+    assert_eq!(forwarded, chunk("Hel"));
+    let result: Value = serde_json::from_str(result.trim_end()).unwrap();
+    assert_eq!(
+        result,
+        thrown(
+            &id,
+            "Status code: undefined. Message: Unexpected API Error: ECONNRESET - socket hang up"
+        )
+    );
+    assert_eq!(logged(&app, &execution_id).await["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_mid_stream_stops_the_vendor_call_and_is_logged() {
+    let (vendor_side, receiver) = mpsc::channel(1);
+    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let app = TestApp::start().await;
+    let id = streaming_connector(&app, &vendor).await;
+    vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
+
+    let mut response = execute_streaming(&app, &id, invoke_stream())
+        .send()
+        .await
+        .unwrap();
+    let execution_id = response.headers()["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &chunk("Hel")).await;
+    drop(response);
+    // Switchboard notices when it next passes a chunk on, and then hangs up on the
+    // vendor, whose sending fails.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while vendor_side.send(Bytes::from(chunk("more"))).await.is_ok() {}
+    })
+    .await
+    .expect("Switchboard hangs up on the vendor");
+
+    let logged = logged(&app, &execution_id).await;
+    assert_eq!(logged["status"], "failed");
+    assert_eq!(
+        logged["log"][0]["service_message"], "the client closed the stream before it ended",
+        "{logged}"
     );
 }
