@@ -758,3 +758,27 @@ async fn a_client_that_leaves_mid_stream_stops_the_vendor_call_and_is_logged() {
         "{logged}"
     );
 }
+
+#[tokio::test]
+async fn the_timeout_param_is_honoured_above_the_response_timeout() {
+    let fake = FakeServer::start(|_| Reply::Hang).await;
+    let app =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "responseTimeout": "200ms" } } }))
+            .await;
+    let id = openai(&app, fake.url("/v1/chat/completions")).await;
+
+    let result = app
+        .execute(
+            &id,
+            json!({ "subAction": "run", "subActionParams": { "body": "{}", "timeout": 400 } }),
+        )
+        .await;
+
+    assert_eq!(
+        result,
+        thrown(
+            &id,
+            "Status code: undefined. Message: Unexpected API Error: ECONNABORTED - timeout of 400ms exceeded"
+        )
+    );
+}
