@@ -782,3 +782,39 @@ async fn the_timeout_param_is_honoured_above_the_response_timeout() {
         )
     );
 }
+
+#[tokio::test]
+async fn other_presents_its_pki_client_certificate() {
+    use crate::support::pki::TestCa;
+    let server_ca = TestCa::new("Server CA");
+    let client_ca = TestCa::new("Client CA");
+    let server_config = TestCa::server_config(&server_ca.issue(&["127.0.0.1"]), Some(&client_ca));
+    let server = FakeServer::start_tls(server_config, |_| Reply::json(200, completion())).await;
+    let client = client_ca.issue(&["switchboard-client"]);
+    let app = TestApp::start().await;
+    let id = app
+        .create_typed(
+            ".gen-ai",
+            json!({ "apiProvider": "Other", "apiUrl": server.url("/v1/chat/completions"),
+                    "defaultModel": "llama3", "verificationMode": "full" }),
+            json!({ "certificateData": client.cert_base64(),
+                    "privateKeyData": client.key_base64(), "caData": server_ca.cert_base64() }),
+        )
+        .await;
+
+    let result = app.execute(&id, run(r#"{"messages":[]}"#)).await;
+
+    assert_eq!(
+        result,
+        json!({ "status": "ok", "connector_id": id, "data": completion() })
+    );
+    let request = server.only_request();
+    assert_call(
+        &request,
+        "/v1/chat/completions",
+        None,
+        r#"{"messages":[],"stream":false}"#,
+    );
+    // Without an API key the bearer is empty, as Kibana sends it.
+    assert_eq!(request.header("authorization"), Some("Bearer"));
+}
