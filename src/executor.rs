@@ -134,6 +134,23 @@ impl RunEnding {
     /// The run as it ended: the stream's summary as `data`, or the failure that broke
     /// it off (a thrown error, as Kibana reports failed calls).
     pub fn finish(self, outcome: Result<Value, String>) -> Run {
+        let duration_ms = self.clock.elapsed().as_millis() as u64;
+        let (connector_id, type_id) = (self.reported_id.as_str(), self.type_id.as_str());
+        match &outcome {
+            Ok(_) => tracing::debug!(
+                connector_id,
+                type_id,
+                duration_ms,
+                "Connector stream ended."
+            ),
+            Err(message) => tracing::warn!(
+                connector_id,
+                type_id,
+                duration_ms,
+                service_message = message.as_str(),
+                "Connector stream failed."
+            ),
+        }
         let (result, retry) = match outcome {
             Ok(data) => (ExecutionResult::ok(&self.reported_id, Some(data)), None),
             Err(message) => {
