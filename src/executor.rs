@@ -8,7 +8,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    connector_types::{self, CallerRights, Connector, ErrorSource, ExecuteError, Retry},
+    connector_types::{
+        self, CallerRights, Connector, ErrorSource, ExecuteError, Retry,
+        streaming::{self, Streamed},
+    },
     service::{ConnectorService, ServiceError},
 };
 
@@ -85,6 +88,7 @@ pub struct Run {
 
 /// Runs a connector once, now. Failures of the run itself are results, not errors:
 /// only a missing connector, an unknown or disabled type, or storage failure are.
+/// A streamed answer is read to its end; its summary is the result's `data`.
 ///
 /// # Errors
 /// As above; see [`ServiceError`].
@@ -95,6 +99,94 @@ pub async fn run(
     params: &Value,
     caller: &dyn CallerRights,
 ) -> Result<Run, ServiceError> {
+    match start(service, space_id, connector_id, params, caller, false).await? {
+        Started::Done(run) => Ok(run),
+        // Not asked for; read it here all the same.
+        Started::Streaming(streaming) => {
+            let outcome = streaming::collect(streaming.streamed).await;
+            Ok(streaming.ending.finish(outcome))
+        }
+    }
+}
+
+/// How [`start`] ended: a finished run, or a streamed answer still arriving.
+pub enum Started {
+    Done(Run),
+    Streaming(StreamingRun),
+}
+
+/// A run whose vendor has accepted it and is still answering.
+pub struct StreamingRun {
+    pub streamed: Streamed,
+    pub ending: RunEnding,
+}
+
+/// What is needed to turn a streamed run's end into a [`Run`].
+pub struct RunEnding {
+    reported_id: String,
+    connector_name: String,
+    type_id: String,
+    started: SystemTime,
+    clock: Instant,
+}
+
+impl RunEnding {
+    /// The run as it ended: the stream's summary as `data`, or the failure that broke
+    /// it off (a thrown error, as Kibana reports failed calls).
+    pub fn finish(self, outcome: Result<Value, String>) -> Run {
+        let duration_ms = self.clock.elapsed().as_millis() as u64;
+        let (connector_id, type_id) = (self.reported_id.as_str(), self.type_id.as_str());
+        match &outcome {
+            Ok(_) => tracing::debug!(
+                connector_id,
+                type_id,
+                duration_ms,
+                "Connector stream ended."
+            ),
+            Err(message) => tracing::warn!(
+                connector_id,
+                type_id,
+                duration_ms,
+                service_message = message.as_str(),
+                "Connector stream failed."
+            ),
+        }
+        let (result, retry) = match outcome {
+            Ok(data) => (ExecutionResult::ok(&self.reported_id, Some(data)), None),
+            Err(message) => {
+                let error = ExecuteError::thrown(message);
+                let result = ExecutionResult::error(
+                    &self.reported_id,
+                    &error,
+                    error.error_source().unwrap_or(ErrorSource::User),
+                );
+                (result, error.retry())
+            }
+        };
+        Run {
+            result,
+            connector_name: self.connector_name,
+            type_id: self.type_id,
+            started: self.started,
+            duration: self.clock.elapsed(),
+            retry,
+        }
+    }
+}
+
+/// Runs a connector like [`run`], but when `accept_stream` is set and the params ask
+/// for a streamed answer, hands the stream back once the vendor has accepted it.
+///
+/// # Errors
+/// As [`run`].
+pub async fn start(
+    service: &ConnectorService,
+    space_id: &str,
+    connector_id: &str,
+    params: &Value,
+    caller: &dyn CallerRights,
+    accept_stream: bool,
+) -> Result<Started, ServiceError> {
     let (connector, connector_type) = service.load_for_execution(space_id, connector_id).await?;
     let started = SystemTime::now();
     let clock = Instant::now();
@@ -109,16 +201,15 @@ pub async fn run(
     };
     // Over HTTP nothing is retried, so validation failures say `retry: false`.
     let invalid = |error: &dyn std::fmt::Display, source| {
-        finish(
+        Started::Done(finish(
             ExecutionResult::error(
                 id,
                 &ExecuteError::new(error.to_string()).with_retry(Retry::No),
                 source,
             ),
             Some(Retry::No),
-        )
+        ))
     };
-
     // Kibana opens the secrets while loading, before it looks at params. Unlike
     // Kibana (a bare 500), the failure is a result that says what is wrong.
     if let Err(error) = &connector.secrets {
@@ -128,10 +219,10 @@ pub async fn run(
                 "{error}; check xpack.encryptedSavedObjects.encryptionKey"
             ))
             .with_retry(Retry::No);
-        return Ok(finish(
+        return Ok(Started::Done(finish(
             ExecutionResult::error(id, &failure, ErrorSource::Framework),
             Some(Retry::No),
-        ));
+        )));
     }
     let params = match connector_types::validate_params(
         connector_type.as_ref(),
@@ -165,19 +256,42 @@ pub async fn run(
 
     // Kibana's `.slack_api` reports its type id as the connector id; see the trait.
     let reported_id = connector_type.result_connector_id(id).to_owned();
-    let outcome = connector_type
-        .execute(
-            &service.execution,
-            Connector {
-                id,
-                name: &connector.name,
-                config: &valid.config,
-                secrets: &valid.secrets,
-                caller,
-            },
-            params,
-        )
-        .await;
+    let runner = Connector {
+        id,
+        name: &connector.name,
+        config: &valid.config,
+        secrets: &valid.secrets,
+        caller,
+    };
+    let outcome = if connector_type.streams(&params) {
+        match connector_type
+            .execute_stream(&service.execution, runner, params)
+            .await
+        {
+            Ok(streamed) => {
+                let streaming = StreamingRun {
+                    streamed,
+                    ending: RunEnding {
+                        reported_id: reported_id.clone(),
+                        connector_name: connector.name.clone(),
+                        type_id: connector.type_id.clone(),
+                        started,
+                        clock,
+                    },
+                };
+                if accept_stream {
+                    return Ok(Started::Streaming(streaming));
+                }
+                let outcome = streaming::collect(streaming.streamed).await;
+                return Ok(Started::Done(streaming.ending.finish(outcome)));
+            }
+            Err(error) => Err(error),
+        }
+    } else {
+        connector_type
+            .execute(&service.execution, runner, params)
+            .await
+    };
     let elapsed = clock.elapsed();
     let result = match outcome {
         Ok(data) => {
@@ -209,7 +323,7 @@ pub async fn run(
             )
         }
     };
-    Ok(result)
+    Ok(Started::Done(result))
 }
 
 /// The connector's secret strings long enough to be recognised in an error text

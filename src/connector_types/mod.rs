@@ -13,6 +13,7 @@ mod d3security;
 pub mod email;
 mod error;
 mod gemini;
+mod gen_ai;
 pub mod index;
 mod itsm;
 mod jira;
@@ -27,6 +28,7 @@ pub mod server_log;
 mod servicenow;
 mod slack;
 mod slack_api;
+pub mod streaming;
 mod subaction;
 mod swimlane;
 mod teams;
@@ -172,6 +174,24 @@ pub trait ConnectorType: Send + Sync + 'static {
         connector: Connector<'a>,
         params: Value,
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>>;
+
+    /// Whether these checked params ask for a streamed answer (OpenAI's `stream` with
+    /// `stream: true`, `invokeStream`). Such runs go through
+    /// [`ConnectorType::execute_stream`] instead of [`ConnectorType::execute`].
+    fn streams(&self, _params: &Value) -> bool {
+        false
+    }
+
+    /// Starts a streamed run: `Ok` once the vendor has accepted it (a failure before
+    /// the first byte is an ordinary error result).
+    fn execute_stream<'a>(
+        &'a self,
+        _cx: &'a ExecutionContext,
+        _connector: Connector<'a>,
+        _params: Value,
+    ) -> BoxFuture<'a, Result<streaming::Streamed, ExecuteError>> {
+        Box::pin(async { Err(ExecuteError::thrown("this connector type does not stream")) })
+    }
 }
 
 /// Which of a connector's inputs failed; Kibana names it in the message.
@@ -335,6 +355,7 @@ pub fn builtin(settings: BuiltinSettings) -> Registry {
     registry.register(swimlane::Swimlane::new());
     registry.register(cases_webhook::CasesWebhook::new());
     registry.register(thehive::TheHive::new());
+    registry.register(gen_ai::GenAi::new());
     registry.register(bedrock::Bedrock::new());
     registry.register(gemini::Gemini::new(settings.google_token_url));
     registry.register(sentinelone::SentinelOne::new());

@@ -23,6 +23,7 @@ mod execute_server_log;
 mod execute_webhook;
 mod faults;
 mod gemini;
+mod gen_ai;
 mod https;
 mod itsm_seeds;
 mod jira;
