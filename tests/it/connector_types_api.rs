@@ -62,6 +62,11 @@ async fn lists_the_implemented_types_in_registration_order() {
             (".swimlane", "Swimlane", "gold"),
             (".cases-webhook", "Webhook - Case Management", "gold"),
             (".thehive", "TheHive", "platinum"),
+            (".gen-ai", "OpenAI", "enterprise"),
+            (".bedrock", "Amazon Bedrock", "enterprise"),
+            (".gemini", "Google Gemini", "enterprise"),
+            (".sentinelone", "Sentinel One", "enterprise"),
+            (".crowdstrike", "CrowdStrike", "enterprise"),
         ]
     );
 }
