@@ -18,7 +18,7 @@ use super::{
     itsm::basic_auth,
     js::{encode_uri_component, text as js_text, truthy},
     outbound::{Answer, TransportFailure},
-    sentinelone::ENDPOINT_SECURITY,
+    sentinelone::{self, ENDPOINT_SECURITY},
     subaction,
 };
 use crate::schema::{Schema, any, array, literal, maybe, object, one_of, record, string};
@@ -474,8 +474,14 @@ impl ConnectorType for CrowdStrike {
         params: Value,
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
         Box::pin(async move {
-            let client = Client::new(cx, self, &connector);
             let name = params["subAction"].as_str().unwrap_or_default();
+            sentinelone::check_response_action(
+                &connector,
+                ".crowdstrike",
+                name,
+                "getAgentDetails",
+            )?;
+            let client = Client::new(cx, self, &connector);
             let data = self
                 .run(&client, name, connector.id, &params["subActionParams"])
                 .await?;

@@ -130,6 +130,10 @@ pub trait CallerRights: Send + Sync {
     /// # Errors
     /// Elasticsearch's refusal text when the caller may not write to the index.
     fn may_write_index(&self, index: &str) -> Result<(), String>;
+
+    /// Whether the caller holds every privilege (Kibana's `superuser`): what Kibana asks
+    /// of an HTTP caller for an endpoint-security connector's response actions.
+    fn is_superuser(&self) -> bool;
 }
 
 /// One kind of connector. Object-safe so the registry can hold every type.

@@ -8,8 +8,8 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{
-    BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
-    TypeInfo, ValidationContext,
+    BoxFuture, Connector, ConnectorType, ErrorSource, ExecuteError, ExecutionContext, License,
+    Retry, Schemas, TypeInfo, ValidationContext,
     js::{encode_uri_component, text as js_text},
     outbound::TlsOverrides,
     subaction,
@@ -18,6 +18,25 @@ use crate::schema::{Schema, array, boolean, literal, maybe, nullable, number, ob
 
 /// The id of the only feature that may use these connectors.
 pub(super) const ENDPOINT_SECURITY: &[&str] = &["endpointSecurity"];
+
+/// Kibana runs an endpoint-security connector's response actions (isolating a host,
+/// running a script) for an HTTP caller only if it holds a privilege no feature grants:
+/// in practice, superusers. The read-only sub-action is open to anyone who may execute.
+pub(super) fn check_response_action(
+    connector: &Connector<'_>,
+    type_id: &str,
+    sub_action: &str,
+    read_only: &str,
+) -> Result<(), ExecuteError> {
+    if sub_action == read_only || connector.caller.is_superuser() {
+        return Ok(());
+    }
+    Err(
+        ExecuteError::new(format!("Unauthorized to execute a \"{type_id}\" action"))
+            .with_retry(Retry::No)
+            .with_source(ErrorSource::User),
+    )
+}
 
 const API_PATH: &str = "/web/api/v2.1";
 
@@ -776,12 +795,13 @@ impl ConnectorType for SentinelOne {
         params: Value,
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>> {
         Box::pin(async move {
+            let name = params["subAction"].as_str().unwrap_or_default();
+            check_response_action(&connector, ".sentinelone", name, "getAgents")?;
             let client = Client {
                 cx,
                 url: connector.config["url"].as_str().unwrap_or_default(),
                 token: connector.secrets["token"].as_str().unwrap_or_default(),
             };
-            let name = params["subAction"].as_str().unwrap_or_default();
             let data = self
                 .run(&client, name, connector.id, &params["subActionParams"])
                 .await?;

@@ -93,6 +93,10 @@ impl Principal {
 }
 
 impl CallerRights for Principal {
+    fn is_superuser(&self) -> bool {
+        Principal::is_superuser(self)
+    }
+
     fn may_write_index(&self, index: &str) -> Result<(), String> {
         if self.layers.iter().all(|layer| layer.may_write_index(index)) {
             return Ok(());

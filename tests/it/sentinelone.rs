@@ -771,3 +771,61 @@ async fn config_and_secrets_are_checked() {
     assert_eq!(created.status, 200, "{}", created.text);
     assert_no_token(&created.json());
 }
+
+/// Kibana runs response actions over HTTP only for callers with every privilege; the
+/// read-only sub-action is open to whoever may execute in the space.
+#[tokio::test]
+async fn response_actions_need_a_superuser() {
+    let fake = FakeServer::start(sentinelone).await;
+    let app = crate::security::app_with_users(json!({})).await;
+    let id = app
+        .create_connector_in(
+            "/s/space1",
+            json!({ "name": "s1", "connector_type_id": ".sentinelone",
+                    "config": { "url": fake.url("") }, "secrets": { "token": TOKEN } }),
+        )
+        .await;
+    let alice = crate::support::basic("alice", crate::security::PASSWORD);
+    let path = format!("/s/space1/api/actions/connector/{id}/_execute");
+    let execute = |params: Value| {
+        app.call_as(
+            &alice,
+            reqwest::Method::POST,
+            &path,
+            Some(json!({ "params": params })),
+        )
+    };
+
+    let refused = execute(sub_action(
+        "isolateHost",
+        json!({ "computerName": "host-a" }),
+    ))
+    .await;
+    assert_eq!(refused.status, 200);
+    assert_eq!(
+        refused.json(),
+        json!({
+            "status": "error", "connector_id": id,
+            "message": "Unauthorized to execute a \".sentinelone\" action",
+            "retry": false, "errorSource": "user",
+        })
+    );
+    assert!(
+        fake.requests().is_empty(),
+        "nothing was sent to SentinelOne"
+    );
+
+    let listed = execute(sub_action("getAgents", json!({}))).await;
+    assert_eq!(listed.json()["status"], "ok");
+    assert_eq!(fake.requests().len(), 1);
+
+    // The superuser may isolate.
+    let isolated = app
+        .post(
+            &path,
+            json!({ "params": sub_action("isolateHost", json!({ "computerName": "host-a" })) }),
+        )
+        .await
+        .json();
+    assert_eq!(isolated["status"], "ok", "{isolated}");
+}
