@@ -128,12 +128,18 @@ pub struct RunEnding {
     type_id: String,
     started: SystemTime,
     clock: Instant,
+    /// The connector's secret texts, scrubbed from a failure that ends the stream.
+    secrets: Vec<String>,
 }
 
 impl RunEnding {
     /// The run as it ended: the stream's summary as `data`, or the failure that broke
     /// it off (a thrown error, as Kibana reports failed calls).
     pub fn finish(self, outcome: Result<Value, String>) -> Run {
+        let outcome = outcome.map_err(|message| {
+            let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+            ExecuteError::thrown(message).without_secrets(&secrets)
+        });
         let duration_ms = self.clock.elapsed().as_millis() as u64;
         let (connector_id, type_id) = (self.reported_id.as_str(), self.type_id.as_str());
         match &outcome {
@@ -143,18 +149,17 @@ impl RunEnding {
                 duration_ms,
                 "Connector stream ended."
             ),
-            Err(message) => tracing::warn!(
+            Err(error) => tracing::warn!(
                 connector_id,
                 type_id,
                 duration_ms,
-                service_message = message.as_str(),
+                service_message = error.service_message().unwrap_or_default(),
                 "Connector stream failed."
             ),
         }
         let (result, retry) = match outcome {
             Ok(data) => (ExecutionResult::ok(&self.reported_id, Some(data)), None),
-            Err(message) => {
-                let error = ExecuteError::thrown(message);
+            Err(error) => {
                 let result = ExecutionResult::error(
                     &self.reported_id,
                     &error,
@@ -277,6 +282,10 @@ pub async fn start(
                         type_id: connector.type_id.clone(),
                         started,
                         clock,
+                        secrets: secret_texts(&valid.secrets)
+                            .into_iter()
+                            .map(str::to_owned)
+                            .collect(),
                     },
                 };
                 if accept_stream {

@@ -143,7 +143,15 @@ async fn forward(streaming: StreamingRun, sender: mpsc::Sender<Bytes>, ran: Ran)
     } = streaming;
     let mut ends_cleanly = true;
     let outcome = loop {
-        match streamed.source.next_chunk().await {
+        // A client that leaves while the vendor is silent ends the run now, not at the
+        // vendor's next chunk.
+        let next = tokio::select! {
+            next = streamed.source.next_chunk() => next,
+            () = sender.closed() => {
+                break Err("the client closed the stream before it ended".to_owned());
+            }
+        };
+        match next {
             Ok(Some(chunk)) => {
                 streamed.summary.observe(&chunk);
                 ends_cleanly = chunk.ends_with(b"\n\n") || (chunk.is_empty() && ends_cleanly);

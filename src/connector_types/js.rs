@@ -83,7 +83,29 @@ pub fn json_parse_error(text: &str, error: &serde_json::Error) -> String {
         let position = text[..offset].encode_utf16().count();
         return format!("Unexpected non-whitespace character after JSON at position {position}");
     }
-    format!("Unexpected token '{token}', \"{text}\" is not valid JSON")
+    let position = text[..offset].chars().count();
+    format!(
+        "Unexpected token '{token}', {} is not valid JSON",
+        source_context(text, position)
+    )
+}
+
+/// How V8 quotes the text around a JSON syntax error: all of a short text, else ten
+/// characters either side of the error, with `...` where it was cut.
+fn source_context(text: &str, position: usize) -> String {
+    const AROUND: usize = 10;
+    let length = text.chars().count();
+    if length <= AROUND * 2 + 1 {
+        return format!("\"{text}\"");
+    }
+    let start = position.saturating_sub(AROUND);
+    let end = (position + AROUND).min(length);
+    let excerpt: String = text.chars().skip(start).take(end - start).collect();
+    match (start == 0, end == length) {
+        (true, _) => format!("\"{excerpt}\"..."),
+        (false, true) => format!("...\"{excerpt}\""),
+        (false, false) => format!("...\"{excerpt}\"..."),
+    }
 }
 
 #[cfg(test)]
@@ -118,6 +140,15 @@ mod tests {
         assert_eq!(
             failure("nope"),
             "Unexpected token 'o', \"nope\" is not valid JSON"
+        );
+        // Long texts are quoted around the error only, as V8 does.
+        assert_eq!(
+            failure(&format!("{{\"a\": {}x}}", "1".repeat(40))),
+            "Unexpected token 'x', ...\"1111111111x}\" is not valid JSON"
+        );
+        assert_eq!(
+            failure(&format!("x{}", " ".repeat(40))),
+            "Unexpected token 'x', \"x         \"... is not valid JSON"
         );
         assert_eq!(
             failure("{} x"),

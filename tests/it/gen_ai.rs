@@ -760,6 +760,37 @@ async fn a_client_that_leaves_mid_stream_stops_the_vendor_call_and_is_logged() {
 }
 
 #[tokio::test]
+async fn a_client_that_leaves_while_the_vendor_is_silent_ends_the_run_at_once() {
+    let (vendor_side, receiver) = mpsc::channel(1);
+    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let app = TestApp::start().await;
+    let id = streaming_connector(&app, &vendor).await;
+    vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
+
+    let mut response = execute_streaming(&app, &id, invoke_stream())
+        .send()
+        .await
+        .unwrap();
+    let execution_id = response.headers()["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &chunk("Hel")).await;
+    drop(response);
+
+    // The vendor sends nothing more: the run ends when the client leaves, well before
+    // the two-minute idle limit of `.gen-ai` calls (the wait below gives up at 20 s).
+    let logged = logged(&app, &execution_id).await;
+    assert_eq!(logged["status"], "failed");
+    assert_eq!(
+        logged["log"][0]["service_message"], "the client closed the stream before it ended",
+        "{logged}"
+    );
+    drop(vendor_side);
+}
+
+#[tokio::test]
 async fn the_timeout_param_is_honoured_above_the_response_timeout() {
     let fake = FakeServer::start(|_| Reply::Hang).await;
     let app =
