@@ -33,6 +33,7 @@ use super::{
     extract::{ConnectorId, JsonBody, Space, check_body},
 };
 use crate::{
+    connector_types::streaming,
     execution_log::{self, Attempt, Requester, Source},
     executor::{self, Run, Started, StreamingRun},
     schema::{Schema, any, object, record},
@@ -142,6 +143,7 @@ async fn forward(streaming: StreamingRun, sender: mpsc::Sender<Bytes>, ran: Ran)
         ending,
     } = streaming;
     let mut ends_cleanly = true;
+    let mut total = 0;
     let outcome = loop {
         // A client that leaves while the vendor is silent ends the run now, not at the
         // vendor's next chunk.
@@ -153,6 +155,9 @@ async fn forward(streaming: StreamingRun, sender: mpsc::Sender<Bytes>, ran: Ran)
         };
         match next {
             Ok(Some(chunk)) => {
+                if let Err(message) = streaming::count_chunk(&mut total, &chunk) {
+                    break Err(message);
+                }
                 streamed.summary.observe(&chunk);
                 ends_cleanly = chunk.ends_with(b"\n\n") || (chunk.is_empty() && ends_cleanly);
                 if sender.send(Bytes::from(chunk)).await.is_err() {

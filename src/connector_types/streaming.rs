@@ -35,12 +35,33 @@ pub struct Streamed {
     pub summary: Box<dyn StreamSummary>,
 }
 
+/// The most a streamed answer may send in all. Summaries keep what they read (the
+/// generated text), so an endless stream must end somewhere; this is far beyond any
+/// model's output.
+pub const MAX_STREAM_BYTES: usize = 64 * 1024 * 1024;
+
+/// Counts a chunk against [`MAX_STREAM_BYTES`].
+///
+/// # Errors
+/// axios's words for an answer over its limit.
+pub fn count_chunk(total: &mut usize, chunk: &[u8]) -> Result<(), String> {
+    *total = total.saturating_add(chunk.len());
+    if *total > MAX_STREAM_BYTES {
+        return Err(format!(
+            "maxContentLength size of {MAX_STREAM_BYTES} exceeded"
+        ));
+    }
+    Ok(())
+}
+
 /// Reads a streamed answer to its end; the summary is the run's `data`.
 ///
 /// # Errors
-/// The source's failure text.
+/// The source's failure text, or the stream was longer than [`MAX_STREAM_BYTES`].
 pub async fn collect(mut streamed: Streamed) -> Result<Value, String> {
+    let mut total = 0;
     while let Some(chunk) = streamed.source.next_chunk().await? {
+        count_chunk(&mut total, &chunk)?;
         streamed.summary.observe(&chunk);
     }
     Ok(streamed.summary.finish())
@@ -80,25 +101,52 @@ pub fn timed_out(limit: Duration) -> super::outbound::TransportFailure {
 /// Splits a server-sent-events byte stream into the JSON of its `data:` lines,
 /// whatever the chunk boundaries. `data: [DONE]` and lines that are not JSON are
 /// skipped.
+/// A line longer than [`MAX_LINE_BYTES`] is skipped rather than kept in memory.
 #[derive(Default)]
 pub struct SseLines {
+    /// The start of a line whose end has not come yet.
     pending: Vec<u8>,
+    /// Inside a line that grew past the limit: dropped up to its end.
+    skipping: bool,
 }
 
+/// The longest `data:` line read; a model's chunk is a few hundred bytes.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
 impl SseLines {
-    /// Feeds a chunk; calls `event` with each complete `data:` line's JSON.
+    /// Feeds a chunk; calls `event` with each complete `data:` line's JSON. Each byte
+    /// is looked at once, whatever the chunk boundaries.
     pub fn feed(&mut self, chunk: &[u8], mut event: impl FnMut(&Value)) {
-        self.pending.extend_from_slice(chunk);
-        while let Some(end) = self.pending.iter().position(|byte| *byte == b'\n') {
-            let line: Vec<u8> = self.pending.drain(..=end).collect();
-            let line = String::from_utf8_lossy(&line);
-            let Some(data) = line.trim_end().strip_prefix("data:") else {
-                continue;
-            };
-            if let Ok(value) = serde_json::from_str::<Value>(data.trim()) {
-                event(&value);
+        let mut rest = chunk;
+        while let Some(end) = rest.iter().position(|byte| *byte == b'\n') {
+            if !self.skipping {
+                self.pending.extend_from_slice(&rest[..end]);
+                emit(&self.pending, &mut event);
             }
+            self.pending.clear();
+            self.skipping = false;
+            rest = &rest[end + 1..];
         }
+        if self.skipping {
+            return;
+        }
+        if self.pending.len() + rest.len() > MAX_LINE_BYTES {
+            self.pending.clear();
+            self.skipping = true;
+        } else {
+            self.pending.extend_from_slice(rest);
+        }
+    }
+}
+
+/// One complete line: its JSON, if it is a `data:` line that holds some.
+fn emit(line: &[u8], event: &mut impl FnMut(&Value)) {
+    let line = String::from_utf8_lossy(line);
+    let Some(data) = line.trim_end().strip_prefix("data:") else {
+        return;
+    };
+    if let Ok(value) = serde_json::from_str::<Value>(data.trim()) {
+        event(&value);
     }
 }
 
@@ -125,5 +173,22 @@ mod tests {
                 "split at {split}"
             );
         }
+    }
+
+    #[test]
+    fn a_line_without_end_is_not_kept() {
+        let mut lines = SseLines::default();
+        let mut seen = Vec::new();
+        let endless = vec![b'x'; 64 * 1024];
+        for _ in 0..(MAX_LINE_BYTES / endless.len() + 2) {
+            lines.feed(&endless, |it| seen.push(it.clone()));
+        }
+        assert!(lines.pending.len() <= MAX_LINE_BYTES);
+        lines.feed(b"\ndata: {\"a\":1}\n", |it| seen.push(it.clone()));
+        assert_eq!(
+            seen,
+            vec![json!({"a": 1})],
+            "the long line is dropped, the next read"
+        );
     }
 }
