@@ -849,6 +849,31 @@ mod tests {
     }
 
     #[test]
+    fn a_streamed_answer_is_its_texts_and_the_last_usage() {
+        let mut summary = Box::new(StreamedText::default());
+        let stream = concat!(
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hm\",\"thought\":true},{\"text\":\"Hel\"}]}}],",
+            "\"usageMetadata\":{\"promptTokenCount\":3}}\r\n\r\n",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{}},{\"text\":\"lo\"}]}}],",
+            "\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\n",
+            "data: {\"candidates\":[]}\r\n\r\n",
+        );
+        // Cut mid-event: the framing does not depend on the chunks.
+        let (head, tail) = stream.split_at(40);
+        summary.observe(head.as_bytes());
+        summary.observe(tail.as_bytes());
+        assert_eq!(
+            summary.finish(),
+            json!({ "message": "Hello", "usage": {
+                "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5 } })
+        );
+        assert_eq!(
+            Box::new(StreamedText::default()).finish(),
+            json!({ "message": "", "usage": null })
+        );
+    }
+
+    #[test]
     fn credentials_must_be_a_service_accounts() {
         assert_eq!(
             check_credentials("").unwrap_err(),

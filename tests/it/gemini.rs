@@ -1014,6 +1014,9 @@ async fn a_vertex_failure_before_the_stream_is_an_ordinary_json_result() {
     let issued = Arc::new(AtomicUsize::new(0));
     let fake = FakeServer::start(move |request| match request.path.as_str() {
         TOKEN_PATH => token_endpoint(&issued, |_| 3599),
+        _ if request.header("authorization") == Some("Bearer ya29.token-1") => {
+            Reply::json(401, json!({ "message": "token revoked" }))
+        }
         _ => Reply::json(
             429,
             json!({ "error": { "code": 429, "message": "Resource exhausted. Please try again later.",
@@ -1026,6 +1029,17 @@ async fn a_vertex_failure_before_the_stream_is_an_ordinary_json_result() {
         .create_typed(".gemini", config(&fake.url("")), secrets(&credentials()))
         .await;
 
+    let response = app
+        .send(execute_streaming(&app, &id, invoke_stream(json!({}))))
+        .await;
+    assert_eq!(
+        response.json(),
+        thrown(
+            &id,
+            "Status code: 401. Message: Unauthorized API Error: token revoked"
+        )
+    );
+    // The refused token is not used again.
     let response = app
         .send(execute_streaming(&app, &id, invoke_stream(json!({}))))
         .await;
@@ -1043,14 +1057,16 @@ async fn a_vertex_failure_before_the_stream_is_an_ordinary_json_result() {
         )
     );
     let requests = fake.requests();
-    assert_eq!(requests.len(), 2);
-    assert_token_request(&requests[0], &fake.url(TOKEN_PATH));
-    assert_stream_call(
-        &requests[1],
-        STREAM,
-        "ya29.token-1",
-        &format!("{STREAM_PROMPT},{SAFETY}}}"),
-    );
+    assert_eq!(requests.len(), 4);
+    for (index, token) in [(0, "ya29.token-1"), (2, "ya29.token-2")] {
+        assert_token_request(&requests[index], &fake.url(TOKEN_PATH));
+        assert_stream_call(
+            &requests[index + 1],
+            STREAM,
+            token,
+            &format!("{STREAM_PROMPT},{SAFETY}}}"),
+        );
+    }
 }
 
 #[tokio::test]
