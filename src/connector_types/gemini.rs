@@ -2,6 +2,8 @@
 //! connector. Calls carry an access token that the connector's service account gets
 //! from Google's token endpoint for an RS256 assertion signed with its key (the JWT
 //! bearer grant); the token is kept per connector until shortly before it expires.
+//! `invokeStream` answers as a stream (`streamGenerateContent?alt=sse`); see
+//! [`super::streaming`].
 
 use std::time::{Duration, SystemTime};
 
@@ -9,12 +11,13 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::{
-    BoxFuture, Connector, ConnectorType, ErrorSource, ExecuteError, ExecutionContext, License,
-    Schemas, TypeInfo, ValidationContext,
+    BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
+    TypeInfo, ValidationContext,
     itsm::{Body, CallFailure, call},
     js::{text as js_text, truthy},
     jwt::{self, JWT_BEARER_GRANT, Keys, TokenCache},
-    outbound::Answer,
+    outbound::{Answer, TlsOverrides, TransportFailure},
+    streaming::{self, ChunkSource, ResponseChunks, SseLines, StreamSummary, Streamed},
     subaction,
 };
 use crate::schema::{Schema, any, array, boolean, literal, maybe, number, object, one_of, string};
@@ -36,8 +39,8 @@ const EXPIRY_MARGIN_SECONDS: f64 = 100.0;
 const TOKEN_FAILURE: &str = "Unable to retrieve access token. Ensure the service account has the right permissions and the Vertex AI endpoint is enabled in the GCP project. Error: ";
 const EMPTY_TOKEN: &str =
     "Error occurred while retrieving the access token. Ensure that the credentials are vaild.";
-/// The sub-actions whose answer is a stream, which `_execute` cannot return.
-const STREAMING: &[&str] = &["invokeStream"];
+/// The longest a streamed answer may last, however steadily it arrives.
+const STREAM_LIMIT: Duration = Duration::from_secs(60 * 60);
 
 pub struct Gemini {
     schemas: Schemas,
@@ -255,31 +258,71 @@ impl Gemini {
         connector: &Connector<'_>,
         request: Generate<'_>,
     ) -> Result<Value, ExecuteError> {
-        let config = connector.config;
-        let model = request
-            .model
-            .or_else(|| config["defaultModel"].as_str())
-            .unwrap_or(DEFAULT_MODEL);
-        let url = format!(
-            "{}/v1/projects/{}/locations/{}/publishers/google/models/{model}:generateContent",
-            config["apiUrl"].as_str().unwrap_or_default(),
-            config["gcpProjectID"].as_str().unwrap_or_default(),
-            config["gcpRegion"].as_str().unwrap_or_default(),
-        );
+        let url = model_url(connector.config, request.model, "generateContent");
         let token = self.access_token(cx, connector).await?;
         let answer = send(cx, &url, &token, request.body, request.timeout_ms).await?;
         if !answer.status.is_success() {
-            if answer.status.as_u16() == 401 {
-                // Kibana keeps a refused token until it expires; asking anew at the
-                // next run lets a revoked or rotated key recover.
-                self.tokens.forget(connector.id);
-            }
-            return Err(subaction::call_failed(
-                Some(answer.status.as_u16()),
-                &api_error(&answer),
-            ));
+            return Err(self.refused(connector, &answer));
         }
         Ok(answer.body)
+    }
+
+    /// Kibana's private `streamAPI`: the answer once Vertex AI has accepted it. Each
+    /// wait for a piece may last the call's timeout; the whole answer, an hour.
+    async fn stream_api(
+        &self,
+        cx: &ExecutionContext,
+        connector: &Connector<'_>,
+        request: Generate<'_>,
+    ) -> Result<Streamed, ExecuteError> {
+        let url = model_url(
+            connector.config,
+            request.model,
+            "streamGenerateContent?alt=sse",
+        );
+        let token = self.access_token(cx, connector).await?;
+        let (builder, idle) = vertex_request(cx, &url, &token, request.body, request.timeout_ms)?;
+        let tls = TlsOverrides::default();
+        let sent = cx.http.send(builder.timeout(STREAM_LIMIT), &tls);
+        let response = tokio::time::timeout(idle, sent)
+            .await
+            .map_err(|_| unexpected(&streaming::timed_out(idle)))?
+            .map_err(|failure| unexpected(&failure))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = cx
+                .http
+                .read_body(response)
+                .await
+                .map_err(|failure| unexpected(&failure))?;
+            let answer = Answer {
+                status,
+                headers,
+                body,
+            };
+            return Err(self.refused(connector, &answer));
+        }
+        let source: Box<dyn ChunkSource> = Box::new(ResponseChunks {
+            response,
+            http: cx.http.clone(),
+            idle,
+            describe: |failure| format!("Status code: undefined. Message: {}", no_answer(failure)),
+        });
+        Ok(Streamed {
+            source,
+            summary: Box::new(StreamedText::default()),
+        })
+    }
+
+    /// The error for an answer that is not a 2xx.
+    fn refused(&self, connector: &Connector<'_>, answer: &Answer) -> ExecuteError {
+        if answer.status.as_u16() == 401 {
+            // Kibana keeps a refused token until it expires; asking anew at the
+            // next run lets a revoked or rotated key recover.
+            self.tokens.forget(connector.id);
+        }
+        subaction::call_failed(Some(answer.status.as_u16()), &api_error(answer))
     }
 
     /// `run`/`test` without `raw` and `invokeAI`: the first candidate's text as `key`,
@@ -349,6 +392,20 @@ fn token_refusal(failure: &CallFailure, token_url: &str) -> String {
     }
 }
 
+/// `{apiUrl}/v1/projects/{project}/locations/{region}/publishers/google/models/{model}:{method}`,
+/// the model being the params' or else the config's (not encoded, as in Kibana).
+fn model_url(config: &Value, model: Option<&str>, method: &str) -> String {
+    let model = model
+        .or_else(|| config["defaultModel"].as_str())
+        .unwrap_or(DEFAULT_MODEL);
+    format!(
+        "{}/v1/projects/{}/locations/{}/publishers/google/models/{model}:{method}",
+        config["apiUrl"].as_str().unwrap_or_default(),
+        config["gcpProjectID"].as_str().unwrap_or_default(),
+        config["gcpRegion"].as_str().unwrap_or_default(),
+    )
+}
+
 /// Posts to Vertex AI as the framework's `request()` does, with the call's timeout
 /// (at least `responseTimeout`, as in Kibana).
 async fn send(
@@ -358,6 +415,44 @@ async fn send(
     body: &Value,
     timeout_ms: Option<f64>,
 ) -> Result<Answer, ExecuteError> {
+    let (request, timeout) = vertex_request(cx, url, token, body, timeout_ms)?;
+    cx.http
+        .call(request.timeout(timeout))
+        .await
+        .map_err(|failure| {
+            let failure = match failure.code {
+                // The client names the server-wide timeout; this call had its own.
+                Some("ECONNABORTED") => streaming::timed_out(timeout),
+                _ => failure,
+            };
+            unexpected(&failure)
+        })
+}
+
+/// A thrown error for a call without an answer.
+fn unexpected(failure: &TransportFailure) -> ExecuteError {
+    subaction::call_failed(None, &no_answer(failure))
+}
+
+/// `Unexpected API Error: <code> - <message>`, Kibana's text for a call without an
+/// answer.
+fn no_answer(failure: &TransportFailure) -> String {
+    format!(
+        "Unexpected API Error: {} - {}",
+        failure.code.unwrap_or_default(),
+        failure.message
+    )
+}
+
+/// A Vertex AI request, not yet sent, and the call's timeout (at least
+/// `responseTimeout`).
+fn vertex_request(
+    cx: &ExecutionContext,
+    url: &str,
+    token: &str,
+    body: &Value,
+    timeout_ms: Option<f64>,
+) -> Result<(reqwest::RequestBuilder, Duration), ExecuteError> {
     let url = subaction::normalise_url(url)?;
     cx.http
         .settings()
@@ -385,17 +480,46 @@ async fn send(
         .request(Method::POST, &url)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
-        .timeout(timeout)
         .body(text);
-    cx.http.call(request).await.map_err(|failure| {
-        let message = match failure.code {
-            // The client names the server-wide timeout; this call had its own.
-            Some("ECONNABORTED") => format!("timeout of {}ms exceeded", timeout.as_millis()),
-            _ => failure.message,
-        };
-        let code = failure.code.unwrap_or_default();
-        subaction::call_failed(None, &format!("Unexpected API Error: {code} - {message}"))
-    })
+    Ok((request, timeout))
+}
+
+/// What a streamed answer amounted to: the text of its candidates' parts (thoughts
+/// left out) and the token counts of the last chunk that carried `usageMetadata`
+/// (Vertex AI's running totals; `null` when none came).
+#[derive(Default)]
+struct StreamedText {
+    lines: SseLines,
+    message: String,
+    usage: Option<Value>,
+}
+
+impl StreamSummary for StreamedText {
+    fn observe(&mut self, chunk: &[u8]) {
+        let (message, usage) = (&mut self.message, &mut self.usage);
+        self.lines.feed(chunk, |event| {
+            let parts = event["candidates"][0]["content"]["parts"].as_array();
+            for part in parts.into_iter().flatten() {
+                if part["thought"] != true
+                    && let Some(text) = part["text"].as_str()
+                {
+                    message.push_str(text);
+                }
+            }
+            let found = &event["usageMetadata"];
+            if found.is_object() {
+                *usage = Some(streaming::usage(
+                    &found["promptTokenCount"],
+                    &found["candidatesTokenCount"],
+                    &found["totalTokenCount"],
+                ));
+            }
+        });
+    }
+
+    fn finish(self: Box<Self>) -> Value {
+        json!({ "message": self.message, "usage": self.usage })
+    }
 }
 
 /// Kibana's `getResponseErrorMessage` for an answer that is not a 2xx.
@@ -487,7 +611,8 @@ fn first_text(answer: &Value) -> Result<Option<Value>, ExecuteError> {
 /// The `generateContent` body built from `invokeAI`-style params, Kibana's
 /// `formatGeminiPayload`: messages with `parts` go as they are; roles become
 /// `user`/`model`; a user message after a user message is joined to it with a space.
-/// `tools` only for `invokeAIRaw` (Kibana's `invokeAI` leaves them out).
+/// `tools` only for `invokeAIRaw` and `invokeStream` (Kibana's `invokeAI` leaves them
+/// out).
 fn payload(params: &Value, with_tools: bool) -> Value {
     let mut contents: Vec<Value> = Vec::new();
     let mut previous_role: Option<&str> = None;
@@ -605,13 +730,6 @@ impl Gemini {
                 // its event log; Switchboard has neither.
                 Ok(json!({ "available": false }))
             }
-            streaming if STREAMING.contains(&streaming) => {
-                subaction::validate(&self.invoke_ai, sub_params)?;
-                Err(ExecuteError::thrown(format!(
-                    "Sub action \"{streaming}\" streams its answer, which the _execute API cannot return"
-                ))
-                .with_source(ErrorSource::User))
-            }
             other => Err(subaction::not_registered(other, connector.id, self.info())),
         }
     }
@@ -642,6 +760,28 @@ impl ConnectorType for Gemini {
         check_credentials(secrets["credentialsJson"].as_str().unwrap_or_default())
             .map(|_| ())
             .map_err(|message| format!("Error configuring Google Gemini secrets: {message}"))
+    }
+
+    fn streams(&self, params: &Value) -> bool {
+        params["subAction"] == "invokeStream"
+    }
+
+    fn execute_stream<'a>(
+        &'a self,
+        cx: &'a ExecutionContext,
+        connector: Connector<'a>,
+        params: Value,
+    ) -> BoxFuture<'a, Result<Streamed, ExecuteError>> {
+        Box::pin(async move {
+            let params = subaction::validate(&self.invoke_ai, &params["subActionParams"])?;
+            let body = as_text(&payload(&params, true));
+            let request = Generate {
+                body: &body,
+                model: params["model"].as_str(),
+                timeout_ms: params["timeout"].as_f64(),
+            };
+            self.stream_api(cx, &connector, request).await
+        })
     }
 
     fn execute<'a>(
@@ -705,6 +845,31 @@ mod tests {
                 "generation_config": { "temperature": 0 },
                 "safety_settings": [{ "category": "HARM_CATEGORY_DANGEROUS_CONTENT", "threshold": "BLOCK_ONLY_HIGH" }],
             })
+        );
+    }
+
+    #[test]
+    fn a_streamed_answer_is_its_texts_and_the_last_usage() {
+        let mut summary = Box::new(StreamedText::default());
+        let stream = concat!(
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"hm\",\"thought\":true},{\"text\":\"Hel\"}]}}],",
+            "\"usageMetadata\":{\"promptTokenCount\":3}}\r\n\r\n",
+            "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{}},{\"text\":\"lo\"}]}}],",
+            "\"usageMetadata\":{\"promptTokenCount\":3,\"candidatesTokenCount\":2,\"totalTokenCount\":5}}\r\n\r\n",
+            "data: {\"candidates\":[]}\r\n\r\n",
+        );
+        // Cut mid-event: the framing does not depend on the chunks.
+        let (head, tail) = stream.split_at(40);
+        summary.observe(head.as_bytes());
+        summary.observe(tail.as_bytes());
+        assert_eq!(
+            summary.finish(),
+            json!({ "message": "Hello", "usage": {
+                "prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5 } })
+        );
+        assert_eq!(
+            Box::new(StreamedText::default()).finish(),
+            json!({ "message": "", "usage": null })
         );
     }
 

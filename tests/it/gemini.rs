@@ -1,13 +1,27 @@
 //! `.gemini` against one loopback fake playing both Google's token endpoint (it
 //! checks the signed assertion with the test key's public half) and Vertex AI's
 //! `generateContent`: every request of each flow is checked, results pinned whole.
+//! `invokeStream` runs against a Vertex AI fake that streams what the test pushes,
+//! when the test pushes it.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    pin::Pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
 };
 
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::Response,
+};
 use serde_json::{Value, json};
+use tokio::{net::TcpListener, sync::mpsc};
 
 use crate::support::{
     FakeServer, Reply, TestApp,
@@ -548,7 +562,7 @@ async fn the_token_endpoint_must_be_an_allowed_host() {
 }
 
 #[tokio::test]
-async fn params_are_checked_and_streaming_is_refused() {
+async fn params_are_checked() {
     let fake = FakeServer::start(|_| Reply::json(500, json!({}))).await;
     let app = app_for(&fake).await;
     let id = app
@@ -594,12 +608,10 @@ async fn params_are_checked_and_streaming_is_refused() {
     assert_eq!(
         app.execute(
             &id,
-            json!({ "subAction": "invokeStream", "subActionParams": { "messages": [] } })
+            json!({ "subAction": "invokeStream", "subActionParams": { "messages": [], "foo": 1 } })
         )
         .await,
-        user_error(
-            "Sub action \"invokeStream\" streams its answer, which the _execute API cannot return"
-        )
+        user_error("Request validation failed (Error: [foo]: definition for this key is missing)")
     );
     assert_eq!(
         app.execute(&id, json!({ "subAction": "nope" })).await,
@@ -743,4 +755,350 @@ async fn config_and_secrets_are_validated_with_kibanas_messages() {
         };
         assert_error(&response, 400, &message);
     }
+}
+
+const STREAM: &str = "/v1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent";
+
+/// A Vertex AI that streams whatever the test pushes, when the test pushes it.
+struct StreamingVertex {
+    url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+/// The answer's body: what the test pushes; an empty push breaks the connection off.
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|it| {
+            it.map(|bytes| {
+                if bytes.is_empty() {
+                    Err(std::io::Error::other("Vertex AI broke off"))
+                } else {
+                    Ok(http_body::Frame::data(bytes))
+                }
+            })
+        })
+    }
+}
+
+async fn streaming_vertex(receiver: mpsc::Receiver<Bytes>) -> StreamingVertex {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let receiver = Arc::new(Mutex::new(Some(receiver)));
+    let recorder = requests.clone();
+    let router = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let recorder = recorder.clone();
+            let receiver = receiver.lock().unwrap().take();
+            async move {
+                recorder.lock().unwrap().push(Recorded {
+                    method,
+                    path: uri.path().to_owned(),
+                    query: uri.query().map(str::to_owned),
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "text/event-stream")
+                    .body(Body::new(ChannelBody(receiver.expect("one call"))))
+                    .unwrap()
+            }
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    StreamingVertex { url, requests }
+}
+
+/// Google's token endpoint alone.
+async fn token_server() -> FakeServer {
+    let issued = Arc::new(AtomicUsize::new(0));
+    FakeServer::start(move |_| token_endpoint(&issued, |_| 3599)).await
+}
+
+/// One server-sent event as Vertex AI writes it.
+fn event(parts: Value, usage: Option<Value>) -> String {
+    let mut event = json!({
+        "candidates": [{ "content": { "role": "model", "parts": parts } }],
+        "modelVersion": "gemini-2.5-pro", "responseId": "r-1",
+    });
+    if let Some(usage) = usage {
+        event["usageMetadata"] = usage;
+    }
+    format!("data: {event}\r\n\r\n")
+}
+
+fn text_event(text: &str, usage: Option<Value>) -> String {
+    event(json!([{ "text": text }]), usage)
+}
+
+/// Reads from the stream until `text` has arrived (bounded, so a buffering server
+/// fails the test instead of hanging it).
+async fn read_until(response: &mut reqwest::Response, seen: &mut String, text: &str) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !seen.contains(text) {
+            let chunk = response.chunk().await.unwrap().expect("more of the stream");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{text:?} did not arrive; got {seen:?}"));
+}
+
+fn execute_streaming(app: &TestApp, id: &str, params: Value) -> reqwest::RequestBuilder {
+    app.request(
+        reqwest::Method::POST,
+        &format!("/api/actions/connector/{id}/_execute"),
+    )
+    .header("kbn-xsrf", "true")
+    .header("accept", "text/event-stream")
+    .json(&json!({ "params": params }))
+}
+
+fn invoke_stream(extra: Value) -> Value {
+    let mut params = json!({ "messages": [{ "role": "user", "content": "Capital of France?" }] });
+    for (key, value) in extra.as_object().unwrap() {
+        params[key] = value.clone();
+    }
+    json!({ "subAction": "invokeStream", "subActionParams": params })
+}
+
+const STREAM_PROMPT: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Capital of France?"}]}],"generation_config":{"temperature":0}"#;
+
+/// Checks a `streamGenerateContent` call: URL with `alt=sse`, token and exact body.
+#[track_caller]
+fn assert_stream_call(request: &Recorded, path: &str, token: &str, body: &str) {
+    assert_eq!(
+        (
+            request.method.as_str(),
+            request.path.as_str(),
+            request.query.as_deref()
+        ),
+        ("POST", path, Some("alt=sse"))
+    );
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.body, body);
+}
+
+fn final_usage() -> Value {
+    json!({ "prompt_tokens": 4, "completion_tokens": 1, "total_tokens": 5 })
+}
+
+#[tokio::test]
+async fn a_streamed_answer_reaches_the_client_before_vertex_has_finished() {
+    let google = token_server().await;
+    let (vertex_side, receiver) = mpsc::channel(8);
+    let vertex = streaming_vertex(receiver).await;
+    let app = app_for(&google).await;
+    let id = app
+        .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
+        .await;
+    // Vertex AI's running usage: only the last chunk's counts are the answer's.
+    let first = text_event(
+        "Par",
+        Some(json!({ "promptTokenCount": 4, "totalTokenCount": 4 })),
+    );
+    vertex_side.send(Bytes::from(first.clone())).await.unwrap();
+
+    let params = invoke_stream(json!({ "tools": [{ "functionDeclarations": [] }] }));
+    let mut response = execute_streaming(&app, &id, params).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    // Vertex AI has sent one chunk and is still open: the client has it already.
+    read_until(&mut response, &mut seen, &first).await;
+    assert_eq!(seen, first);
+
+    let last = text_event("is", Some(usage()));
+    vertex_side.send(Bytes::from(last.clone())).await.unwrap();
+    drop(vertex_side);
+    read_until(&mut response, &mut seen, "event: result\n").await;
+    seen.push_str(&response.text().await.unwrap());
+
+    let (forwarded, result) = seen.split_once("event: result\ndata: ").unwrap();
+    // Vertex AI ends its events with CRLFs; the server separates its own event with
+    // a blank line of its own, which SSE readers skip.
+    assert_eq!(forwarded, format!("{first}{last}\n\n"));
+    assert!(result.ends_with("\n\n"), "{result:?}");
+    assert_eq!(
+        serde_json::from_str::<Value>(result.trim_end()).unwrap(),
+        json!({ "status": "ok", "connector_id": id,
+                "data": { "message": "Paris", "usage": final_usage() } })
+    );
+    let token_requests = google.requests();
+    assert_eq!(token_requests.len(), 1);
+    assert_token_request(&token_requests[0], &google.url(TOKEN_PATH));
+    let requests = vertex.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    // `invokeStream` sends the tools, as `invokeAIRaw` does.
+    assert_stream_call(
+        &requests[0],
+        STREAM,
+        "ya29.token-1",
+        &format!(r#"{STREAM_PROMPT},{SAFETY},"tools":[{{"functionDeclarations":[]}}]}}"#),
+    );
+}
+
+#[tokio::test]
+async fn without_accept_a_stream_is_collected_into_its_text_and_usage() {
+    let google = token_server().await;
+    let (vertex_side, receiver) = mpsc::channel(8);
+    let vertex = streaming_vertex(receiver).await;
+    let app = app_for(&google).await;
+    let id = app
+        .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
+        .await;
+    // A thought is not part of the answer; a function call has no text.
+    for piece in [
+        event(
+            json!([{ "text": "Thinking...", "thought": true }, { "text": "Hel" }]),
+            None,
+        ),
+        event(
+            json!([{ "functionCall": { "name": "f", "args": {} } }]),
+            None,
+        ),
+        text_event("lo", Some(usage())),
+    ] {
+        vertex_side.send(Bytes::from(piece)).await.unwrap();
+    }
+    drop(vertex_side);
+
+    let params = invoke_stream(json!({ "model": "gemini-2.5-flash", "timeout": 1000 }));
+    assert_eq!(
+        app.execute(&id, params).await,
+        json!({ "status": "ok", "connector_id": id,
+                "data": { "message": "Hello", "usage": final_usage() } })
+    );
+    let requests = vertex.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    assert_stream_call(
+        &requests[0],
+        &STREAM.replace("gemini-2.5-pro", "gemini-2.5-flash"),
+        "ya29.token-1",
+        &format!("{STREAM_PROMPT},{SAFETY}}}"),
+    );
+
+    // An answer without usage counts says so.
+    let (vertex_side, receiver) = mpsc::channel(8);
+    let vertex = streaming_vertex(receiver).await;
+    let id = app
+        .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
+        .await;
+    vertex_side
+        .send(Bytes::from(text_event("Paris", None)))
+        .await
+        .unwrap();
+    drop(vertex_side);
+    assert_eq!(
+        app.execute(&id, invoke_stream(json!({}))).await,
+        json!({ "status": "ok", "connector_id": id,
+                "data": { "message": "Paris", "usage": null } })
+    );
+}
+
+#[tokio::test]
+async fn a_vertex_failure_before_the_stream_is_an_ordinary_json_result() {
+    let issued = Arc::new(AtomicUsize::new(0));
+    let fake = FakeServer::start(move |request| match request.path.as_str() {
+        TOKEN_PATH => token_endpoint(&issued, |_| 3599),
+        _ if request.header("authorization") == Some("Bearer ya29.token-1") => {
+            Reply::json(401, json!({ "message": "token revoked" }))
+        }
+        _ => Reply::json(
+            429,
+            json!({ "error": { "code": 429, "message": "Resource exhausted. Please try again later.",
+                               "status": "RESOURCE_EXHAUSTED" } }),
+        ),
+    })
+    .await;
+    let app = app_for(&fake).await;
+    let id = app
+        .create_typed(".gemini", config(&fake.url("")), secrets(&credentials()))
+        .await;
+
+    let response = app
+        .send(execute_streaming(&app, &id, invoke_stream(json!({}))))
+        .await;
+    assert_eq!(
+        response.json(),
+        thrown(
+            &id,
+            "Status code: 401. Message: Unauthorized API Error: token revoked"
+        )
+    );
+    // The refused token is not used again.
+    let response = app
+        .send(execute_streaming(&app, &id, invoke_stream(json!({}))))
+        .await;
+
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.headers["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert_eq!(
+        response.json(),
+        thrown(
+            &id,
+            "Status code: 429. Message: API Error: RESOURCE_EXHAUSTED: Resource exhausted. Please try again later."
+        )
+    );
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4);
+    for (index, token) in [(0, "ya29.token-1"), (2, "ya29.token-2")] {
+        assert_token_request(&requests[index], &fake.url(TOKEN_PATH));
+        assert_stream_call(
+            &requests[index + 1],
+            STREAM,
+            token,
+            &format!("{STREAM_PROMPT},{SAFETY}}}"),
+        );
+    }
+}
+
+#[tokio::test]
+async fn vertex_breaking_off_mid_stream_ends_it_with_an_error_result() {
+    let google = token_server().await;
+    let (vertex_side, receiver) = mpsc::channel(8);
+    let vertex = streaming_vertex(receiver).await;
+    let app = app_for(&google).await;
+    let id = app
+        .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
+        .await;
+    let first = text_event("Par", None);
+    vertex_side.send(Bytes::from(first.clone())).await.unwrap();
+
+    let mut response = execute_streaming(&app, &id, invoke_stream(json!({})))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &first).await;
+    vertex_side.send(Bytes::new()).await.unwrap();
+    read_until(&mut response, &mut seen, "event: result\n").await;
+    seen.push_str(&response.text().await.unwrap());
+
+    let (forwarded, result) = seen.split_once("event: result\ndata: ").unwrap();
+    assert_eq!(forwarded, format!("{first}\n\n"));
+    assert_eq!(
+        serde_json::from_str::<Value>(result.trim_end()).unwrap(),
+        thrown(
+            &id,
+            "Status code: undefined. Message: Unexpected API Error: ECONNRESET - socket hang up"
+        )
+    );
+    assert_eq!(vertex.requests.lock().unwrap().len(), 1);
 }
