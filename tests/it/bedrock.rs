@@ -530,7 +530,7 @@ async fn failures_read_as_kibanas() {
 }
 
 #[tokio::test]
-async fn params_are_checked_and_streams_are_refused() {
+async fn params_are_checked_and_client_send_is_refused() {
     let fake = fake_bedrock().await;
     let app = TestApp::start().await;
     let id = bedrock_connector(&app, json!({ "apiUrl": fake.url("") })).await;
@@ -1254,4 +1254,44 @@ async fn a_stream_refused_by_bedrock_is_an_ordinary_json_result() {
     let request = fake.only_request();
     assert_eq!(request.path, "/model/bad-input/converse-stream");
     assert_signed(&request, "us-east-1", CONVERSE_SIGNED);
+}
+
+#[tokio::test]
+async fn a_stream_waits_between_chunks_for_the_longer_of_its_timeout_and_the_servers() {
+    let app =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "responseTimeout": "200ms" } } }))
+            .await;
+    let params = sub_action(
+        "invokeStream",
+        json!({ "messages": [{ "role": "user", "content": "Hi" }], "timeout": 400 }),
+    );
+    let timed_out = |id: &str| {
+        stream_failed(
+            id,
+            "Status code: undefined. Message: Unexpected API Error: ECONNABORTED - timeout of 400ms exceeded",
+        )
+    };
+
+    // Bedrock never answers.
+    let silent = FakeServer::start(|_| Reply::Hang).await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": silent.url(""), "defaultModel": MODEL }),
+    )
+    .await;
+    assert_eq!(app.execute(&id, params.clone()).await, timed_out(&id));
+
+    // Bedrock answers one frame, then goes quiet with the connection open.
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_bedrock(receiver).await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
+    vendor_side
+        .send(Bytes::from(invoke_frame(&text_delta("Hel"))))
+        .await
+        .unwrap();
+    let response = execute_streaming(&app, &id, params).await;
+    let (forwarded, result) = finish(response, String::new()).await;
+    assert_eq!(forwarded, sse(&text_delta("Hel")));
+    assert_eq!(result, timed_out(&id));
+    drop(vendor_side);
 }
