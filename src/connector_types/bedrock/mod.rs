@@ -450,9 +450,9 @@ impl<'a> Client<'a> {
         if !response.status().is_success() {
             let status = response.status();
             let headers = response.headers().clone();
-            let body = http
-                .read_body(response)
+            let body = tokio::time::timeout(idle, http.read_body(response))
                 .await
+                .map_err(|_| no_answer(&streaming::timed_out(idle), idle))?
                 .map_err(|failure| no_answer(&failure, idle))?;
             let answer = Answer {
                 status,
