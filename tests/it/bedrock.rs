@@ -2,9 +2,24 @@
 //! request's SigV4 signature is recomputed here, independently of the server's
 //! signing library, from the test credentials.
 
+use std::{
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::Response,
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::{net::TcpListener, sync::mpsc};
 
 use crate::support::{FakeServer, Reply, TestApp, app::assert_error, fake::Recorded};
 
@@ -515,7 +530,7 @@ async fn failures_read_as_kibanas() {
 }
 
 #[tokio::test]
-async fn params_are_checked_and_streams_are_refused() {
+async fn params_are_checked_and_client_send_is_refused() {
     let fake = fake_bedrock().await;
     let app = TestApp::start().await;
     let id = bedrock_connector(&app, json!({ "apiUrl": fake.url("") })).await;
@@ -561,18 +576,36 @@ async fn params_are_checked_and_streams_are_refused() {
             "user"
         )
     );
-    for name in ["invokeStream", "converseStream"] {
-        let params = json!({ "messages": [{ "role": "user", "content": "Hi" }] });
-        assert_eq!(
-            app.execute(&id, sub_action(name, params)).await,
-            error(
-                &format!(
-                    "Sub action \"{name}\" streams its answer, which the _execute API cannot return yet"
-                ),
-                "framework"
-            )
-        );
-    }
+    let both = json!({ "messages": [{ "role": "user", "content": "a", "rawContent": [] }] });
+    assert_eq!(
+        app.execute(&id, sub_action("invokeStream", both)).await,
+        error(
+            "Request validation failed (Error: [messages.0]: content and rawContent can not be used at the same time)",
+            "user"
+        )
+    );
+    assert_eq!(
+        app.execute(
+            &id,
+            sub_action("converseStream", json!({ "messages": "x" }))
+        )
+        .await,
+        error(
+            "Request validation failed (Error: [messages]: could not parse array value from json input)",
+            "user"
+        )
+    );
+    assert_eq!(
+        app.execute(
+            &id,
+            sub_action("bedrockClientSend", json!({ "command": { "input": {} } }))
+        )
+        .await,
+        error(
+            "Sub action \"bedrockClientSend\" streams its answer, which the _execute API cannot return yet",
+            "framework"
+        )
+    );
     assert_eq!(
         app.execute(&id, sub_action("nope", json!({}))).await,
         error(
@@ -697,4 +730,568 @@ async fn a_call_waits_for_the_longer_of_its_timeout_and_the_servers() {
             })
         );
     }
+}
+
+/// CRC-32 as zlib computes it, for the event-stream frames the fake writes.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &byte in bytes {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    crc ^ 0xFFFF_FFFF
+}
+
+/// One `application/vnd.amazon.eventstream` message with string headers.
+fn frame(headers: &[(&str, &str)], payload: &[u8]) -> Vec<u8> {
+    let mut encoded = Vec::new();
+    for (name, value) in headers {
+        encoded.push(name.len() as u8);
+        encoded.extend_from_slice(name.as_bytes());
+        encoded.push(7);
+        encoded.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        encoded.extend_from_slice(value.as_bytes());
+    }
+    let total = 16 + encoded.len() + payload.len();
+    let mut out = (total as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&(encoded.len() as u32).to_be_bytes());
+    out.extend_from_slice(&crc32(&out).to_be_bytes());
+    out.extend_from_slice(&encoded);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(&crc32(&out).to_be_bytes());
+    out
+}
+
+/// An `invoke-with-response-stream` frame carrying one Anthropic streaming event.
+fn invoke_frame(chunk: &Value) -> Vec<u8> {
+    let payload = json!({ "bytes": STANDARD.encode(chunk.to_string()), "p": "abcd" });
+    frame(
+        &[
+            (":event-type", "chunk"),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    )
+}
+
+/// A `converse-stream` frame: the event's JSON, named by its header.
+fn converse_frame(event_type: &str, payload: &Value) -> Vec<u8> {
+    frame(
+        &[
+            (":event-type", event_type),
+            (":content-type", "application/json"),
+            (":message-type", "event"),
+        ],
+        payload.to_string().as_bytes(),
+    )
+}
+
+fn text_delta(text: &str) -> Value {
+    json!({ "type": "content_block_delta", "index": 0,
+            "delta": { "type": "text_delta", "text": text } })
+}
+
+fn message_stop() -> Value {
+    json!({ "type": "message_stop", "amazon-bedrock-invocationMetrics": {
+        "inputTokenCount": 9, "outputTokenCount": 2,
+        "invocationLatency": 500, "firstByteLatency": 200 } })
+}
+
+fn sse(event: &Value) -> String {
+    format!("data: {event}\n\n")
+}
+
+/// A Bedrock that answers an event stream with whatever the test pushes, when the
+/// test pushes it; an empty push breaks the connection off.
+struct StreamingBedrock {
+    url: String,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+}
+
+struct ChannelBody(mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        self.0.poll_recv(cx).map(|it| {
+            it.map(|bytes| {
+                if bytes.is_empty() {
+                    Err(std::io::Error::other("the vendor broke off"))
+                } else {
+                    Ok(http_body::Frame::data(bytes))
+                }
+            })
+        })
+    }
+}
+
+async fn streaming_bedrock(receiver: mpsc::Receiver<Bytes>) -> StreamingBedrock {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let receiver = Arc::new(Mutex::new(Some(receiver)));
+    let recorder = requests.clone();
+    let router = Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+            let recorder = recorder.clone();
+            let receiver = receiver.lock().unwrap().take();
+            async move {
+                recorder.lock().unwrap().push(Recorded {
+                    method,
+                    path: uri.path().to_owned(),
+                    query: uri.query().map(str::to_owned),
+                    headers,
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "application/vnd.amazon.eventstream")
+                    .body(Body::new(ChannelBody(receiver.expect("one call"))))
+                    .unwrap()
+            }
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    StreamingBedrock { url, requests }
+}
+
+/// Reads from the stream until `text` has arrived (bounded, so a buffering server
+/// fails the test instead of hanging it).
+async fn read_until(response: &mut reqwest::Response, seen: &mut String, text: &str) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while !seen.contains(text) {
+            let chunk = response.chunk().await.unwrap().expect("more of the stream");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{text:?} did not arrive; got {seen:?}"));
+}
+
+async fn execute_streaming(app: &TestApp, id: &str, params: Value) -> reqwest::Response {
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/actions/connector/{id}/_execute"),
+        )
+        .header("kbn-xsrf", "true")
+        .header("accept", "text/event-stream")
+        .json(&json!({ "params": params }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    response
+}
+
+/// Everything after what was already seen, split into the forwarded events and
+/// the final result.
+async fn finish(mut response: reqwest::Response, mut seen: String) -> (String, Value) {
+    read_until(&mut response, &mut seen, "event: result\n").await;
+    seen.push_str(&response.text().await.unwrap());
+    let (forwarded, result) = seen.split_once("event: result\ndata: ").unwrap();
+    assert!(result.ends_with("\n\n"), "{result:?}");
+    (
+        forwarded.to_owned(),
+        serde_json::from_str(result.trim_end()).unwrap(),
+    )
+}
+
+fn only_request(vendor: &StreamingBedrock) -> Recorded {
+    let requests = vendor.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1);
+    requests[0].clone()
+}
+
+#[tokio::test]
+async fn invoke_stream_reaches_the_client_frame_by_frame_with_the_final_usage() {
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_bedrock(receiver).await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": vendor.url, "defaultModel": MODEL, "region": "eu-west-1" }),
+    )
+    .await;
+    let start = json!({ "type": "message_start", "message": { "id": "msg_1", "role": "assistant",
+                        "content": [], "usage": { "input_tokens": 9, "output_tokens": 1 } } });
+    vendor_side
+        .send(Bytes::from(invoke_frame(&start)))
+        .await
+        .unwrap();
+
+    let mut response = execute_streaming(
+        &app,
+        &id,
+        sub_action(
+            "invokeStream",
+            json!({ "messages": [{ "role": "user", "content": "Hi" }], "maxTokens": 5 }),
+        ),
+    )
+    .await;
+    let mut seen = String::new();
+    // Bedrock has sent one frame and is still open: the client has its event already.
+    read_until(&mut response, &mut seen, &sse(&start)).await;
+    assert_eq!(seen, sse(&start));
+
+    // The next frames arrive split across chunks in odd places.
+    let rest = [
+        invoke_frame(&text_delta("Hel")),
+        invoke_frame(&text_delta("lo")),
+        invoke_frame(&message_stop()),
+    ]
+    .concat();
+    for piece in [&rest[..5], &rest[5..150], &rest[150..]] {
+        vendor_side.send(Bytes::from(piece.to_vec())).await.unwrap();
+    }
+    drop(vendor_side);
+    let (forwarded, result) = finish(response, seen).await;
+    assert_eq!(
+        forwarded,
+        [
+            sse(&start),
+            sse(&text_delta("Hel")),
+            sse(&text_delta("lo")),
+            sse(&message_stop())
+        ]
+        .concat()
+    );
+    assert_eq!(
+        result,
+        json!({ "status": "ok", "connector_id": id, "data": {
+            "message": "Hello",
+            "usage": { "prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11 },
+        } })
+    );
+
+    let request = only_request(&vendor);
+    assert_eq!(request.method, Method::POST);
+    assert_eq!(
+        request.path,
+        format!("{MODEL_PATH}/invoke-with-response-stream")
+    );
+    assert_eq!(request.query, None);
+    // Kibana does not pass `maxTokens` on for `invokeStream`.
+    assert_eq!(
+        request.body,
+        r#"{"anthropic_version":"bedrock-2023-05-31","messages":[{"content":"Hi","role":"user"}],"max_tokens":8191,"temperature":0}"#
+    );
+    assert_eq!(
+        request.header("accept"),
+        Some("application/vnd.amazon.eventstream")
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("x-amzn-bedrock-accept"), Some("*/*"));
+    assert_signed(&request, "eu-west-1", CONVERSE_SIGNED);
+}
+
+#[tokio::test]
+async fn converse_stream_without_accept_is_collected_into_text_and_usage() {
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_bedrock(receiver).await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url })).await;
+    for event in [
+        converse_frame("messageStart", &json!({ "role": "assistant" })),
+        converse_frame(
+            "contentBlockDelta",
+            &json!({ "contentBlockIndex": 0, "delta": { "text": "Hi" } }),
+        ),
+        converse_frame(
+            "contentBlockDelta",
+            &json!({ "contentBlockIndex": 0, "delta": { "text": " there" } }),
+        ),
+        converse_frame("contentBlockStop", &json!({ "contentBlockIndex": 0 })),
+        converse_frame("messageStop", &json!({ "stopReason": "end_turn" })),
+        converse_frame(
+            "metadata",
+            &json!({ "usage": { "inputTokens": 5, "outputTokens": 2, "totalTokens": 7 },
+                     "metrics": { "latencyMs": 100 } }),
+        ),
+    ] {
+        vendor_side.send(Bytes::from(event)).await.unwrap();
+    }
+    drop(vendor_side);
+
+    let result = app
+        .execute(
+            &id,
+            sub_action(
+                "converseStream",
+                json!({ "messages": [{ "role": "user", "content": [{ "text": "Hi" }] }],
+                        "model": "amazon.nova-lite-v1:0", "temperature": 0.5 }),
+            ),
+        )
+        .await;
+    assert_eq!(
+        result,
+        json!({ "status": "ok", "connector_id": id, "data": {
+            "message": "Hi there",
+            "usage": { "prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7 },
+        } })
+    );
+    let request = only_request(&vendor);
+    assert_eq!(
+        request.path,
+        "/model/amazon.nova-lite-v1%3A0/converse-stream"
+    );
+    assert_eq!(
+        request.body,
+        r#"{"messages":[{"role":"user","content":[{"text":"Hi"}]}],"inferenceConfig":{"temperature":0.5},"modelId":"amazon.nova-lite-v1:0"}"#
+    );
+    // No region configured and not an AWS host: Kibana's default region.
+    assert_signed(&request, "us-east-1", CONVERSE_SIGNED);
+}
+
+#[tokio::test]
+async fn converse_stream_events_are_forwarded_as_the_sdk_names_them() {
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_bedrock(receiver).await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
+    let delta = json!({ "contentBlockIndex": 0, "delta": { "text": "Yo" } });
+    vendor_side
+        .send(Bytes::from(converse_frame("contentBlockDelta", &delta)))
+        .await
+        .unwrap();
+    let mut response = execute_streaming(
+        &app,
+        &id,
+        sub_action(
+            "converseStream",
+            json!({ "messages": [{ "role": "user", "content": [{ "text": "Hi" }] }] }),
+        ),
+    )
+    .await;
+    let first = sse(&json!({ "contentBlockDelta": delta }));
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &first).await;
+    assert_eq!(seen, first);
+    let usage = json!({ "usage": { "inputTokens": 3, "outputTokens": 1, "totalTokens": 4 } });
+    vendor_side
+        .send(Bytes::from(converse_frame("metadata", &usage)))
+        .await
+        .unwrap();
+    drop(vendor_side);
+    let (forwarded, result) = finish(response, seen).await;
+    assert_eq!(
+        forwarded,
+        format!("{first}{}", sse(&json!({ "metadata": usage })))
+    );
+    assert_eq!(
+        result,
+        json!({ "status": "ok", "connector_id": id, "data": {
+            "message": "Yo",
+            "usage": { "prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4 },
+        } })
+    );
+    assert_eq!(
+        only_request(&vendor).path,
+        format!("{MODEL_PATH}/converse-stream")
+    );
+}
+
+fn stream_failed(id: &str, service_message: &str) -> Value {
+    json!({
+        "status": "error", "connector_id": id, "errorSource": "framework", "retry": true,
+        "message": "an error occurred while running the action",
+        "service_message": service_message,
+    })
+}
+
+#[tokio::test]
+async fn a_corrupt_frame_ends_the_stream_with_an_error_result() {
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_bedrock(receiver).await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
+    vendor_side
+        .send(Bytes::from(invoke_frame(&text_delta("Hel"))))
+        .await
+        .unwrap();
+    let mut response = execute_streaming(
+        &app,
+        &id,
+        sub_action(
+            "invokeStream",
+            json!({ "messages": [{ "role": "user", "content": "Hi" }] }),
+        ),
+    )
+    .await;
+    let execution_id = response.headers()["x-execution-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &sse(&text_delta("Hel"))).await;
+    let mut corrupt = invoke_frame(&text_delta("lo"));
+    let byte = corrupt.len() - 10;
+    corrupt[byte] ^= 0x20;
+    vendor_side.send(Bytes::from(corrupt)).await.unwrap();
+    let (forwarded, result) = finish(response, seen).await;
+    assert_eq!(forwarded, sse(&text_delta("Hel")));
+    assert_eq!(
+        result,
+        stream_failed(
+            &id,
+            "Status code: undefined. Message: invalid event stream frame: message checksum mismatch"
+        )
+    );
+    drop(vendor_side);
+    let logged = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let response = app
+                .get(&format!("/api/actions/executions/{execution_id}"))
+                .await;
+            if response.status == 200 && response.json()["status"] != "running" {
+                return response.json();
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the run is logged");
+    assert_eq!(logged["status"], "failed");
+}
+
+#[tokio::test]
+async fn an_exception_frame_or_a_stream_cut_inside_a_frame_is_an_error() {
+    let exception = frame(
+        &[
+            (":message-type", "exception"),
+            (":exception-type", "throttlingException"),
+            (":content-type", "application/json"),
+        ],
+        br#"{"message":"Too many requests, please wait before trying again."}"#,
+    );
+    let whole = invoke_frame(&text_delta("Hel"));
+    for (pushed, expected) in [
+        (
+            exception,
+            "Status code: undefined. Message: API Error: throttlingException - Too many requests, please wait before trying again.",
+        ),
+        (
+            whole[..whole.len() - 3].to_vec(),
+            "Status code: undefined. Message: the event stream ended inside a frame",
+        ),
+    ] {
+        let (vendor_side, receiver) = mpsc::channel(8);
+        let vendor = streaming_bedrock(receiver).await;
+        let app = TestApp::start().await;
+        let id =
+            bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
+        vendor_side.send(Bytes::from(pushed)).await.unwrap();
+        drop(vendor_side);
+        let response = execute_streaming(
+            &app,
+            &id,
+            sub_action(
+                "invokeStream",
+                json!({ "messages": [{ "role": "user", "content": "Hi" }] }),
+            ),
+        )
+        .await;
+        let (forwarded, result) = finish(response, String::new()).await;
+        assert_eq!(forwarded, "");
+        assert_eq!(result, stream_failed(&id, expected));
+    }
+}
+
+#[tokio::test]
+async fn a_stream_refused_by_bedrock_is_an_ordinary_json_result() {
+    let fake = fake_bedrock().await;
+    let app = TestApp::start().await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": fake.url(""), "defaultModel": "bad-input" }),
+    )
+    .await;
+    let response = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/actions/connector/{id}/_execute"),
+        )
+        .header("kbn-xsrf", "true")
+        .header("accept", "text/event-stream")
+        .json(&json!({ "params": sub_action(
+            "converseStream",
+            json!({ "messages": [{ "role": "user", "content": [{ "text": "Hi" }] }] }),
+        ) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({
+            "status": "error",
+            "connector_id": id,
+            "message": "an error occurred while running the action",
+            "service_message": "Status code: 400. Message: API Error: Bad Request - Malformed input request: #: extraneous key [foo] is not permitted",
+            "retry": true,
+            "errorSource": "framework",
+        })
+    );
+    let request = fake.only_request();
+    assert_eq!(request.path, "/model/bad-input/converse-stream");
+    assert_signed(&request, "us-east-1", CONVERSE_SIGNED);
+}
+
+#[tokio::test]
+async fn a_stream_waits_between_chunks_for_the_longer_of_its_timeout_and_the_servers() {
+    let app =
+        TestApp::with_settings(json!({ "xpack": { "actions": { "responseTimeout": "200ms" } } }))
+            .await;
+    let params = sub_action(
+        "invokeStream",
+        json!({ "messages": [{ "role": "user", "content": "Hi" }], "timeout": 400 }),
+    );
+    let timed_out = |id: &str| {
+        stream_failed(
+            id,
+            "Status code: undefined. Message: Unexpected API Error: ECONNABORTED - timeout of 400ms exceeded",
+        )
+    };
+
+    // Bedrock never answers.
+    let silent = FakeServer::start(|_| Reply::Hang).await;
+    let id = bedrock_connector(
+        &app,
+        json!({ "apiUrl": silent.url(""), "defaultModel": MODEL }),
+    )
+    .await;
+    assert_eq!(app.execute(&id, params.clone()).await, timed_out(&id));
+
+    // Bedrock answers one frame, then goes quiet with the connection open.
+    let (vendor_side, receiver) = mpsc::channel(8);
+    let vendor = streaming_bedrock(receiver).await;
+    let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
+    vendor_side
+        .send(Bytes::from(invoke_frame(&text_delta("Hel"))))
+        .await
+        .unwrap();
+    let response = execute_streaming(&app, &id, params).await;
+    let (forwarded, result) = finish(response, String::new()).await;
+    assert_eq!(forwarded, sse(&text_delta("Hel")));
+    assert_eq!(result, timed_out(&id));
+    drop(vendor_side);
 }

@@ -1,11 +1,13 @@
 //! `.bedrock`: Amazon Bedrock's runtime API (Anthropic Messages and Converse), a
 //! sub-action connector whose requests are signed with AWS Signature V4.
 //!
-//! Streaming sub-actions (`invokeStream`, `converseStream`, `bedrockClientSend`)
-//! are refused with an error result: `_execute` answers with JSON only.
+//! `invokeStream` and `converseStream` answer as a stream (see [`stream`] and
+//! [`super::streaming`]). `bedrockClientSend` takes an AWS SDK command object, which
+//! an HTTP caller cannot send: it is refused with an error result.
 
 mod body;
 mod signing;
+mod stream;
 
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +18,8 @@ use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext,
     js::{json_parse_error, text as js_text},
-    outbound::{Answer, TransportFailure},
+    outbound::{Answer, TlsOverrides, TransportFailure},
+    streaming::{self, ResponseChunks, Streamed},
     subaction,
 };
 use crate::schema::{
@@ -34,6 +37,9 @@ const DEFAULT_MODEL: &str = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
 
 /// Kibana's timeout for Bedrock calls when the caller gives none.
 const DEFAULT_TIMEOUT_MS: u64 = 200_000;
+
+/// The longest a streamed answer may last, however steadily it arrives.
+const STREAM_LIMIT: Duration = Duration::from_secs(60 * 60);
 
 /// Bedrock's answer when the URL is the control plane rather than the runtime.
 const NOT_RECOGNISED: &str = "The requested operation is not recognized by the service.";
@@ -359,9 +365,13 @@ impl<'a> Client<'a> {
         })
     }
 
-    /// Signs and POSTs a body to `<apiUrl>/model/<model>/<operation>`; a non-2xx
-    /// answer is a failure in Kibana's words.
-    async fn send(&self, call: &Call<'_>) -> Result<Value, ExecuteError> {
+    /// Signs a POST of the body to `<apiUrl>/model/<model>/<operation>`, to be sent
+    /// with `limit` on the whole call.
+    fn signed_request(
+        &self,
+        call: &Call<'_>,
+        limit: Duration,
+    ) -> Result<reqwest::RequestBuilder, ExecuteError> {
         let model = self.model(call.model)?;
         let segment = body::model_segment(model).map_err(ExecuteError::thrown)?;
         let path = format!("/model/{segment}/{}", call.operation);
@@ -392,18 +402,25 @@ impl<'a> Client<'a> {
             time: SystemTime::now(),
         })
         .map_err(ExecuteError::thrown)?;
-        let timeout = self.timeout(call.timeout_ms);
-        let mut request = self.cx.http.request(Method::POST, &url).timeout(timeout);
+        let mut request = self.cx.http.request(Method::POST, &url).timeout(limit);
         for (name, value) in call.headers {
             request = request.header(*name, *value);
         }
         for (name, value) in &signed {
             request = request.header(name.as_str(), value.as_str());
         }
+        Ok(request.body(call.body.to_owned()))
+    }
+
+    /// Signs and POSTs a body to `<apiUrl>/model/<model>/<operation>`; a non-2xx
+    /// answer is a failure in Kibana's words.
+    async fn send(&self, call: &Call<'_>) -> Result<Value, ExecuteError> {
+        let timeout = self.timeout(call.timeout_ms);
+        let request = self.signed_request(call, timeout)?;
         let answer = self
             .cx
             .http
-            .call(request.body(call.body.to_owned()))
+            .call(request)
             .await
             .map_err(|failure| no_answer(&failure, timeout))?;
         if !answer.status.is_success() {
@@ -413,6 +430,65 @@ impl<'a> Client<'a> {
             ));
         }
         Ok(answer.body)
+    }
+
+    /// Signs and POSTs a streaming call; the answer once Bedrock has accepted it.
+    /// Each wait (for the answer, then for each chunk) lasts at most the call's
+    /// `timeout` or `responseTimeout`, whichever is longer.
+    async fn send_stream(
+        &self,
+        call: &Call<'_>,
+        kind: stream::Kind,
+    ) -> Result<Streamed, ExecuteError> {
+        let idle = self.idle_timeout(call.timeout_ms);
+        let request = self.signed_request(call, STREAM_LIMIT)?;
+        let http = &self.cx.http;
+        let response = tokio::time::timeout(idle, http.send(request, &TlsOverrides::default()))
+            .await
+            .map_err(|_| no_answer(&streaming::timed_out(idle), idle))?
+            .map_err(|failure| no_answer(&failure, idle))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = tokio::time::timeout(idle, http.read_body(response))
+                .await
+                .map_err(|_| no_answer(&streaming::timed_out(idle), idle))?
+                .map_err(|failure| no_answer(&failure, idle))?;
+            let answer = Answer {
+                status,
+                headers,
+                body,
+            };
+            return Err(subaction::call_failed(
+                Some(status.as_u16()),
+                &api_error(&answer),
+            ));
+        }
+        let chunks = ResponseChunks {
+            response,
+            http: http.clone(),
+            idle,
+            describe: |failure| {
+                format!(
+                    "Status code: undefined. Message: Unexpected API Error: {} - {}",
+                    failure.code.unwrap_or_default(),
+                    failure.message
+                )
+            },
+        };
+        Ok(Streamed {
+            source: Box::new(stream::EventStreamChunks::new(chunks, kind)),
+            summary: Box::new(stream::Summary::default()),
+        })
+    }
+
+    /// A stream waits for the longer of its own `timeout` and `responseTimeout`.
+    fn idle_timeout(&self, requested_ms: Option<&Value>) -> Duration {
+        let floor = self.cx.http.settings().response_timeout;
+        requested_ms
+            .and_then(Value::as_f64)
+            .filter(|ms| ms.is_finite() && *ms > 0.0)
+            .map_or(floor, |ms| Duration::from_secs_f64(ms / 1000.0).max(floor))
     }
 
     /// The framework waits for the longer of `responseTimeout` and the call's own.
@@ -503,6 +579,38 @@ impl<'a> Client<'a> {
         Ok(answer)
     }
 
+    /// `invokeStream`: the Messages body (without `maxTokens`, which Kibana does not
+    /// pass on here) to `invoke-with-response-stream`.
+    async fn invoke_stream(&self, params: &Value) -> Result<Streamed, ExecuteError> {
+        let mut params = params.clone();
+        if let Some(fields) = params.as_object_mut() {
+            fields.remove("maxTokens");
+        }
+        let body = body::js_json(&body::messages_body(&params));
+        let call = Call {
+            model: params["model"].as_str(),
+            operation: "invoke-with-response-stream",
+            headers: CONVERSE_HEADERS,
+            body: &body,
+            timeout_ms: params.get("timeout"),
+        };
+        self.send_stream(&call, stream::Kind::Invoke).await
+    }
+
+    /// `converseStream`: the Converse body to `converse-stream`.
+    async fn converse_stream(&self, params: &Value) -> Result<Streamed, ExecuteError> {
+        let model = self.model(params["model"].as_str())?;
+        let body = body::js_json(&body::converse_body(params, model));
+        let call = Call {
+            model: Some(model),
+            operation: "converse-stream",
+            headers: CONVERSE_HEADERS,
+            body: &body,
+            timeout_ms: params.get("timeout"),
+        };
+        self.send_stream(&call, stream::Kind::Converse).await
+    }
+
     async fn converse(&self, params: &Value) -> Result<Value, ExecuteError> {
         let model = self.model(params["model"].as_str())?;
         let body = body::js_json(&body::converse_body(params, model));
@@ -534,7 +642,7 @@ fn claude2_result(answer: &Value) -> Value {
     Value::Object(result)
 }
 
-/// The error result of a sub-action whose answer is a stream.
+/// The error result of `bedrockClientSend`, whose AWS SDK command cannot come over HTTP.
 fn streaming_not_supported(name: &str) -> ExecuteError {
     ExecuteError::thrown(format!(
         "Sub action \"{name}\" streams its answer, which the _execute API cannot return yet"
@@ -561,6 +669,32 @@ impl ConnectorType for Bedrock {
             |inner: String| format!("Error configuring Amazon Bedrock action: Error: {inner}");
         assert_url(url).map_err(wrap)?;
         subaction::check_url_config(&config["apiUrl"], cx).map_err(wrap)
+    }
+
+    fn streams(&self, params: &Value) -> bool {
+        matches!(
+            params["subAction"].as_str(),
+            Some("invokeStream" | "converseStream")
+        )
+    }
+
+    fn execute_stream<'a>(
+        &'a self,
+        cx: &'a ExecutionContext,
+        connector: Connector<'a>,
+        params: Value,
+    ) -> BoxFuture<'a, Result<Streamed, ExecuteError>> {
+        Box::pin(async move {
+            let client = Client::new(cx, &connector);
+            let sub_params = &params["subActionParams"];
+            if params["subAction"] == "converseStream" {
+                subaction::validate(&self.converse, &known(sub_params, CONVERSE_KEYS))?;
+                client.converse_stream(sub_params).await
+            } else {
+                let checked = subaction::validate(&self.invoke_ai, sub_params)?;
+                client.invoke_stream(&checked).await
+            }
+        })
     }
 
     fn execute<'a>(
@@ -595,14 +729,6 @@ impl ConnectorType for Bedrock {
                     subaction::validate(&self.dashboard, sub_params)?;
                     // The token-usage dashboard lives in Kibana; there is none to offer.
                     json!({ "available": false })
-                }
-                "invokeStream" => {
-                    subaction::validate(&self.invoke_ai, sub_params)?;
-                    return Err(streaming_not_supported(name));
-                }
-                "converseStream" => {
-                    subaction::validate(&self.converse, &known(sub_params, CONVERSE_KEYS))?;
-                    return Err(streaming_not_supported(name));
                 }
                 "bedrockClientSend" => {
                     subaction::validate(&self.client_send, sub_params)?;
