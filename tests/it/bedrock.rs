@@ -216,6 +216,15 @@ async fn run_sends_the_body_signed_and_returns_a_claude2_result() {
         Some(body.len().to_string().as_str())
     );
     assert_signed(&request, "eu-central-1", INVOKE_SIGNED);
+
+    // A timeout too large for any clock is taken as a long one, not a crash.
+    let result = app
+        .execute(
+            &id,
+            sub_action("run", json!({ "body": body, "timeout": 1e300 })),
+        )
+        .await;
+    assert_eq!(result["status"], "ok", "{result}");
 }
 
 #[tokio::test]

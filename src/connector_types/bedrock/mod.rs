@@ -488,7 +488,7 @@ impl<'a> Client<'a> {
         requested_ms
             .and_then(Value::as_f64)
             .filter(|ms| ms.is_finite() && *ms > 0.0)
-            .map_or(floor, |ms| Duration::from_secs_f64(ms / 1000.0).max(floor))
+            .map_or(floor, |ms| millis(ms).max(floor))
     }
 
     /// The framework waits for the longer of `responseTimeout` and the call's own.
@@ -496,9 +496,7 @@ impl<'a> Client<'a> {
         let requested = requested_ms
             .and_then(Value::as_f64)
             .filter(|ms| ms.is_finite() && *ms > 0.0)
-            .map_or(Duration::from_millis(DEFAULT_TIMEOUT_MS), |ms| {
-                Duration::from_secs_f64(ms / 1000.0)
-            });
+            .map_or(Duration::from_millis(DEFAULT_TIMEOUT_MS), millis);
         requested.max(self.cx.http.settings().response_timeout)
     }
 
@@ -647,6 +645,13 @@ fn streaming_not_supported(name: &str) -> ExecuteError {
     ExecuteError::thrown(format!(
         "Sub action \"{name}\" streams its answer, which the _execute API cannot return yet"
     ))
+}
+
+/// A caller's `timeout` in milliseconds, at most a day (a larger one, up to `1e308`,
+/// would not fit a `Duration`).
+fn millis(ms: f64) -> Duration {
+    const LONGEST: Duration = Duration::from_secs(24 * 60 * 60);
+    Duration::try_from_secs_f64(ms / 1000.0).map_or(LONGEST, |it| it.min(LONGEST))
 }
 
 impl ConnectorType for Bedrock {
