@@ -3,8 +3,8 @@
 //! execution id is in the `x-execution-id` header, for `GET /api/actions/executions/{id}`.
 //!
 //! A client that sends `Accept: text/event-stream` and asks for a streamed answer
-//! (`.gen-ai`'s `stream` with `stream: true`, `invokeStream`) gets the vendor's
-//! server-sent events as they arrive, then `event: result` with the run's result
+//! (`.gen-ai`'s `stream` with `stream: true`, `invokeStream` of `.gen-ai`, `.bedrock`
+//! and `.gemini`, `.bedrock`'s `converseStream`) gets the vendor's events as they arrive, then `event: result` with the run's result
 //! (its `data` holds the token usage). The run is logged when the stream ends.
 
 use std::{

@@ -180,7 +180,7 @@ pub trait ConnectorType: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<Value>, ExecuteError>>;
 
     /// Whether these checked params ask for a streamed answer (OpenAI's `stream` with
-    /// `stream: true`, `invokeStream`). Such runs go through
+    /// `stream: true`, the AI types' `invokeStream`). Such runs go through
     /// [`ConnectorType::execute_stream`] instead of [`ConnectorType::execute`].
     fn streams(&self, _params: &Value) -> bool {
         false

@@ -1,5 +1,6 @@
 //! Streamed runs: a sub-action whose vendor answers piece by piece (OpenAI's
-//! `stream`/`invokeStream`, later Bedrock's and Gemini's) hands back a [`Streamed`]
+//! `stream`/`invokeStream`, Bedrock's and Gemini's `invokeStream`, Bedrock's
+//! `converseStream`) hands back a [`Streamed`]
 //! instead of a result. `_execute` forwards its chunks to a client that accepts
 //! `text/event-stream` as they arrive; for any other caller the executor reads it to
 //! the end ([`collect`]) and the run's `data` is the summary.
