@@ -2,22 +2,18 @@
 //! online state, real-time-response scripts), a sub-action connector. Calls carry an
 //! OAuth2 client-credentials token, kept per connector until it expires.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 
 use super::{
     BoxFuture, Connector, ConnectorType, ExecuteError, ExecutionContext, License, Schemas,
     TypeInfo, ValidationContext,
     itsm::basic_auth,
     js::{encode_uri_component, text as js_text, truthy},
-    outbound::{Answer, TransportFailure},
+    jwt::{TokenCache, digest},
+    outbound::{Answer, TransportFailure, with_secret_headers},
     sentinelone::{self, ENDPOINT_SECURITY},
     subaction,
 };
@@ -33,12 +29,6 @@ const SUPPORTED_RTR_COMMANDS: &[&str] = &["runscript"];
 
 const RTR_PATH: &str = "/real-time-response/combined";
 
-struct Token {
-    digest: [u8; 32],
-    value: String,
-    expires_at: SystemTime,
-}
-
 pub struct CrowdStrike {
     schemas: Schemas,
     host_actions: Schema,
@@ -46,7 +36,7 @@ pub struct CrowdStrike {
     rtr: Schema,
     /// Tokens by connector id; a token is only used with the config and secrets it
     /// was obtained with.
-    tokens: Mutex<HashMap<String, Token>>,
+    tokens: TokenCache,
 }
 
 impl CrowdStrike {
@@ -70,33 +60,7 @@ impl CrowdStrike {
             agents: object([("ids", array(string()))]),
             // Kibana takes anything here and fails on use; the fields it uses are checked.
             rtr: record(any()).check(check_rtr),
-            tokens: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock_tokens(&self) -> std::sync::MutexGuard<'_, HashMap<String, Token>> {
-        self.tokens
-            .lock()
-            .expect("the token cache lock is never poisoned")
-    }
-
-    fn cached(&self, connector_id: &str, digest: &[u8; 32]) -> Option<String> {
-        let tokens = self.lock_tokens();
-        let token = tokens.get(connector_id)?;
-        (token.digest == *digest && token.expires_at > SystemTime::now())
-            .then(|| token.value.clone())
-    }
-
-    fn store(&self, connector_id: &str, token: Token) {
-        let mut tokens = self.lock_tokens();
-        tokens.retain(|_, it| it.expires_at > SystemTime::now());
-        tokens.insert(connector_id.to_owned(), token);
-    }
-
-    fn forget(&self, connector_id: &str, value: &str) {
-        let mut tokens = self.lock_tokens();
-        if tokens.get(connector_id).is_some_and(|it| it.value == value) {
-            tokens.remove(connector_id);
+            tokens: TokenCache::default(),
         }
     }
 }
@@ -117,17 +81,6 @@ fn check_rtr(params: &Value) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// A digest of config and secrets, so an updated connector gets a new token.
-fn digest(values: &[&Value]) -> [u8; 32] {
-    let mut digest = Sha256::new();
-    for value in values {
-        let text = value.to_string();
-        digest.update((text.len() as u64).to_be_bytes());
-        digest.update(text.as_bytes());
-    }
-    digest.finalize().into()
 }
 
 /// Kibana's query serialiser: `key=encodeURIComponent(String(value))`, so an array
@@ -246,20 +199,19 @@ impl<'a> Client<'a> {
 
     /// The connector's token: the cached one while it lasts, else a new one.
     async fn token(&self) -> Result<String, ExecuteError> {
-        if let Some(token) = self.owner.cached(self.connector_id, &self.digest) {
+        if let Some(token) = self.owner.tokens.get(self.connector_id, &self.digest) {
             return Ok(token);
         }
         let requested_at = SystemTime::now();
         let url = self.checked("/oauth2/token", "")?;
         // Credentials go only in the Basic header; the form body is empty.
-        let request = self
-            .cx
-            .http
-            .request(Method::POST, &url)
-            .header("accept", "application/json")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", &self.basic)
-            .body("");
+        let request = with_secret_headers(
+            self.cx.http.request(Method::POST, &url),
+            &[("authorization", &self.basic)],
+        )
+        .header("accept", "application/json")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("");
         let answer = self
             .cx
             .http
@@ -284,13 +236,11 @@ impl<'a> Client<'a> {
             .map_or(DEFAULT_LIFETIME, |seconds| {
                 Duration::from_secs_f64(seconds.min(1e9)).saturating_sub(EXPIRY_MARGIN)
             });
-        self.owner.store(
+        self.owner.tokens.put(
             self.connector_id,
-            Token {
-                digest: self.digest,
-                value: value.to_owned(),
-                expires_at: requested_at + lifetime,
-            },
+            self.digest,
+            value.to_owned(),
+            requested_at + lifetime,
         );
         Ok(value.to_owned())
     }
@@ -304,7 +254,7 @@ impl<'a> Client<'a> {
             let token = self.token().await?;
             let answer = self.send(call, &url, &token).await?;
             if answer.status.as_u16() == 401 && !retried {
-                self.owner.forget(self.connector_id, &token);
+                self.owner.tokens.forget(self.connector_id);
                 retried = true;
                 continue;
             }
@@ -320,12 +270,12 @@ impl<'a> Client<'a> {
     }
 
     async fn send(&self, call: &Call<'_>, url: &str, token: &str) -> Result<Answer, ExecuteError> {
-        let mut request = self
-            .cx
-            .http
-            .request(call.method.clone(), url)
-            .header("content-type", "application/json")
-            .header("authorization", format!("Bearer {token}"));
+        let bearer = format!("Bearer {token}");
+        let mut request = with_secret_headers(
+            self.cx.http.request(call.method.clone(), url),
+            &[("authorization", &bearer)],
+        )
+        .header("content-type", "application/json");
         if let Some(body) = &call.body {
             request = request.body(body.to_string());
         }

@@ -475,12 +475,13 @@ fn vertex_request(
         Value::String(text) => text.clone(),
         other => other.to_string(),
     };
-    let request = cx
-        .http
-        .request(Method::POST, &url)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(text);
+    let bearer = format!("Bearer {token}");
+    let request = super::outbound::with_secret_headers(
+        cx.http.request(Method::POST, &url),
+        &[("authorization", &bearer)],
+    )
+    .header("content-type", "application/json")
+    .body(text);
     Ok((request, timeout))
 }
 

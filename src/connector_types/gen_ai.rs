@@ -475,7 +475,7 @@ async fn send(
     // lifts the client's default limit on the whole call.
     let mut request = cx.http.request(Method::POST, &url).timeout(STREAM_LIMIT);
     for (name, value) in headers(connector.config, connector.secrets) {
-        request = request.header(name, value);
+        request = super::outbound::with_secret_headers(request, &[(&name, &value)]);
     }
     cx.http
         .send(request.body(body), &tls)

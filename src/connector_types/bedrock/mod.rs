@@ -407,7 +407,7 @@ impl<'a> Client<'a> {
             request = request.header(*name, *value);
         }
         for (name, value) in &signed {
-            request = request.header(name.as_str(), value.as_str());
+            request = super::outbound::with_secret_headers(request, &[(name, value)]);
         }
         Ok(request.body(call.body.to_owned()))
     }
