@@ -72,6 +72,8 @@ pub struct Application {
     log_writer: JoinHandle<()>,
     store: Store,
     log_retention: std::time::Duration,
+    /// Set once the server is told to stop: the worker and live streams watch it.
+    stop: watch::Sender<bool>,
 }
 
 impl Application {
@@ -186,7 +188,9 @@ impl Application {
             wake,
             metrics: metrics.clone(),
         });
+        let (stop, _) = watch::channel(false);
         let router = api::router(AppState {
+            shutdown: stop.subscribe(),
             service,
             security,
             store: store.clone(),
@@ -206,6 +210,7 @@ impl Application {
             log_writer,
             store,
             log_retention: settings.queue.log_retention,
+            stop,
         })
     }
 
@@ -239,7 +244,8 @@ impl Application {
             self.scheme,
             self.local_addr()
         );
-        let (stop, stopped) = watch::channel(false);
+        let stopped = self.stop.subscribe();
+        let stop = self.stop;
         let worker = tokio::spawn(self.worker.run(stopped));
         let pruner = tokio::spawn(prune_log(self.store, self.log_retention));
         let stop_on_signal = stop.clone();

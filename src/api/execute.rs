@@ -144,13 +144,18 @@ async fn forward(streaming: StreamingRun, sender: mpsc::Sender<Bytes>, ran: Ran)
     } = streaming;
     let mut ends_cleanly = true;
     let mut total = 0;
+    let mut shutdown = ran.state.shutdown.clone();
     let outcome = loop {
         // A client that leaves while the vendor is silent ends the run now, not at the
-        // vendor's next chunk.
+        // vendor's next chunk; a server told to stop does not wait for the vendor
+        // either (it waits for open connections, and this is one).
         let next = tokio::select! {
             next = streamed.source.next_chunk() => next,
             () = sender.closed() => {
                 break Err("the client closed the stream before it ended".to_owned());
+            }
+            _ = shutdown.wait_for(|stopping| *stopping) => {
+                break Err("the server is shutting down".to_owned());
             }
         };
         match next {

@@ -55,6 +55,8 @@ pub struct AppState {
     /// This node's id for this start (the status API's `uuid`).
     pub node_id: String,
     pub started: std::time::Instant,
+    /// Turns `true` when the server is told to stop; live streams end then.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The version Kibana's public routes answer with.

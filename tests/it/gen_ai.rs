@@ -849,3 +849,55 @@ async fn other_presents_its_pki_client_certificate() {
     // Without an API key the bearer is empty, as Kibana sends it.
     assert_eq!(request.header("authorization"), Some("Bearer"));
 }
+
+/// A server told to stop ends a stream whose vendor is silent with an error result,
+/// instead of waiting for the vendor (graceful shutdown waits for open connections).
+#[tokio::test]
+async fn sigterm_ends_a_live_stream() {
+    let (vendor_side, receiver) = mpsc::channel(1);
+    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let node = crate::support::process::ServerProcess::serve(
+        dir.path(),
+        &[],
+        &[("SWITCHBOARD_SERVER_PORT", "0")],
+    )
+    .await;
+    let (status, created) = node
+        .call(
+            reqwest::Method::POST,
+            "/api/actions/connector/local-llm",
+            Some(json!({ "name": "llm", "connector_type_id": ".gen-ai",
+                "config": { "apiProvider": "Other", "apiUrl": vendor.url, "defaultModel": "m" },
+                "secrets": { "apiKey": "local-key" } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let mut response = crate::support::superuser_client()
+        .post(format!(
+            "{}/api/actions/connector/local-llm/_execute",
+            node.base_url
+        ))
+        .header("kbn-xsrf", "true")
+        .header("accept", "text/event-stream")
+        .json(&json!({ "params": invoke_stream() }))
+        .send()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    read_until(&mut response, &mut seen, &chunk("Hel")).await;
+
+    let (exit, output) = node.terminate().await;
+
+    assert!(exit.success(), "{output}");
+    read_until(&mut response, &mut seen, "event: result\n").await;
+    seen.push_str(&response.text().await.unwrap_or_default());
+    let result = seen.split_once("event: result\ndata: ").unwrap().1;
+    let result: Value = serde_json::from_str(result.trim_end()).unwrap();
+    assert_eq!(
+        (result["status"].clone(), result["service_message"].clone()),
+        (json!("error"), json!("the server is shutting down"))
+    );
+    drop(vendor_side);
+}
