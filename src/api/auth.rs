@@ -109,6 +109,10 @@ pub async fn authenticate(
         Some(id) => state.security.authenticate_session(&id).await,
         None => state.security.authenticate(presented, client).await,
     };
+    let from_browser_page = request
+        .headers()
+        .get("x-elastic-internal-origin")
+        .is_some_and(|it| it.as_bytes().eq_ignore_ascii_case(b"kibana"));
     match outcome {
         Ok(principal) => {
             request.extensions_mut().insert(Caller(principal));
@@ -124,7 +128,17 @@ pub async fn authenticate(
                 _ if for_elasticsearch => {
                     EsError::unauthenticated(request.uri().path(), &error).into_response()
                 }
-                _ => ApiError::Unauthorized.into_response(),
+                _ => {
+                    let mut response = ApiError::Unauthorized.into_response();
+                    // Kibana's own pages send this header. A challenge would make the
+                    // browser pop up its password prompt over the console's sign-in form.
+                    if from_browser_page {
+                        response
+                            .headers_mut()
+                            .remove(axum::http::header::WWW_AUTHENTICATE);
+                    }
+                    response
+                }
             }
         }
     }

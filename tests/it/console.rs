@@ -378,3 +378,83 @@ async fn the_cookie_is_secure_under_https() {
     let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
     assert!(set_cookie.ends_with("; Secure"), "{set_cookie}");
 }
+
+/// The console in a real browser: `tests/browser/console.test.mjs` (playwright-core
+/// and Debian's chromium) against this server, with a loopback sink for the webhook.
+/// Skipped, saying why, when chromium or `tests/browser/node_modules` is missing,
+/// unless `CI` is set: then it must run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_end_to_end() {
+    let browser_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    let ready = std::path::Path::new(&chromium).exists()
+        && browser_dir.join("node_modules/playwright-core").exists();
+    if !ready {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI is set but the browser test cannot run: install chromium (apt-get install -y chromium) and run `npm ci` in tests/browser"
+        );
+        eprintln!(
+            "SKIPPED browser_end_to_end: needs {chromium} and tests/browser/node_modules (apt-get install -y chromium; cd tests/browser && npm ci)"
+        );
+        return;
+    }
+    let app = app_with_users(json!({})).await;
+    let sink = FakeServer::start(|_| Reply::status(200, "received")).await;
+    let screenshots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(180),
+        tokio::process::Command::new("node")
+            .arg("console.test.mjs")
+            .current_dir(&browser_dir)
+            .env("BASE_URL", &app.base_url)
+            .env("SPACE", "space1")
+            .env("SINK_URL", sink.url("/hook"))
+            .env("PASSWORD", PASSWORD)
+            .env("CHROMIUM", &chromium)
+            .env("SCREENSHOTS", &screenshots)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the browser test finishes within 3 minutes")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser test failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    assert!(
+        stdout.contains("console end-to-end: all steps passed"),
+        "{stdout}"
+    );
+
+    // The test run reached the sink with the body typed in the page.
+    let received = sink.requests();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        (received[0].path.as_str(), received[0].body.as_str()),
+        ("/hook", r#"{"from":"the console test"}"#)
+    );
+    // And the connector is gone.
+    let left = app.get("/s/space1/api/actions/connectors").await;
+    assert_eq!(left.json(), json!([]));
+}
+
+#[tokio::test]
+async fn the_page_gets_no_basic_challenge() {
+    let app = TestApp::start().await;
+    let plain = app
+        .send(app.anonymous(Method::GET, "/internal/security/me"))
+        .await;
+    assert!(plain.headers.contains_key("www-authenticate"));
+    let from_page = app
+        .send(
+            app.anonymous(Method::GET, "/internal/security/me")
+                .header("x-elastic-internal-origin", "Kibana"),
+        )
+        .await;
+    assert_error(&from_page, 401, "Unauthorized");
+    assert!(!from_page.headers.contains_key("www-authenticate"));
+}
