@@ -129,7 +129,14 @@ pub async fn login(
     let (id, principal) = match state.security.login(&username, &password, client).await {
         Ok(signed_in) => signed_in,
         Err(AuthError::Store(error)) => return Err(ApiError::Store(error)),
-        Err(_) => return Err(ApiError::Unauthorized),
+        Err(_) => {
+            // No Basic challenge: a browser would answer it with its own password prompt.
+            let mut response = ApiError::Unauthorized.into_response();
+            response
+                .headers_mut()
+                .remove(axum::http::header::WWW_AUTHENTICATE);
+            return Ok(response);
+        }
     };
     tracing::info!(user = %principal.username, "Signed in to the console.");
     let location = body["currentURL"]

@@ -62,8 +62,8 @@ async function screenshot(name) {
 }
 
 async function signIn(username) {
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByLabel('Username', { exact: true }).fill(username);
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#list-view').waitFor();
   await page.locator('#user').filter({ hasText: username }).waitFor();
@@ -78,8 +78,8 @@ async function signOut() {
 await page.goto(PAGE_URL);
 await page.locator('#login-view').waitFor();
 await screenshot('sign-in');
-await page.getByLabel('Username').fill('alice');
-await page.getByLabel('Password').fill('wrong-password');
+await page.getByLabel('Username', { exact: true }).fill('alice');
+await page.getByLabel('Password', { exact: true }).fill('wrong-password');
 await page.getByRole('button', { name: 'Sign in' }).click();
 await page.locator('#login-error').filter({ hasText: 'Wrong username or password.' }).waitFor();
 await signIn('alice');
@@ -89,36 +89,36 @@ await screenshot('list-empty');
 // Create a webhook connector; first with a URL the server refuses: its message shows
 // by the configuration field.
 await page.getByRole('button', { name: 'Create connector' }).click();
-await page.getByLabel('Connector type').selectOption('.webhook');
-await page.getByLabel('Name').fill('Sink');
-await page.getByLabel('Configuration (JSON)').fill(JSON.stringify({ url: 'not a url', method: 'post' }));
+await page.getByLabel('Connector type', { exact: true }).selectOption('.webhook');
+await page.getByLabel('Name', { exact: true }).fill('Sink');
+await page.getByLabel('Configuration (JSON)', { exact: true }).fill(JSON.stringify({ url: 'not a url', method: 'post' }));
 await page.getByRole('button', { name: 'Save' }).click();
 const configError = page.locator('#config-error');
 await configError.waitFor();
 const configErrorText = await configError.textContent();
 assert.match(configErrorText, /error validating action type config/);
-assert.equal(await page.getByLabel('Configuration (JSON)').getAttribute('aria-invalid'), 'true');
+assert.equal(await page.getByLabel('Configuration (JSON)', { exact: true }).getAttribute('aria-invalid'), 'true');
 console.log(`validation message by the config field: ${configErrorText}`);
 await screenshot('validation-error');
 // A JSON mistake is caught before sending.
-await page.getByLabel('Configuration (JSON)').fill('{ not json');
+await page.getByLabel('Configuration (JSON)', { exact: true }).fill('{ not json');
 await page.getByRole('button', { name: 'Save' }).click();
 await page.locator('#config-error').filter({ hasText: 'Enter a JSON object' }).waitFor();
-await page.getByLabel('Configuration (JSON)').fill(JSON.stringify({ url: SINK_URL, method: 'post', hasAuth: false }));
+await page.getByLabel('Configuration (JSON)', { exact: true }).fill(JSON.stringify({ url: SINK_URL, method: 'post', hasAuth: false }));
 await page.getByRole('button', { name: 'Save' }).click();
 await page.locator('#test-panel').waitFor();
 assert.match(page.url(), /#\/connector\//);
 await screenshot('connector');
 
 // Test it: the result shows ok (the sink's reception is checked by the Rust side).
-await page.getByLabel('Action parameters (JSON)').fill(JSON.stringify({ body: '{"from":"the console test"}' }));
+await page.getByLabel('Action parameters (JSON)', { exact: true }).fill(JSON.stringify({ body: '{"from":"the console test"}' }));
 await page.getByRole('button', { name: 'Run' }).click();
 await page.locator('#result-status').filter({ hasText: 'ok' }).waitFor();
 await page.locator('#log tbody tr').filter({ hasText: 'success' }).first().waitFor();
 await screenshot('test-result');
 
 // Edit its name.
-await page.getByLabel('Name').fill('Sink renamed');
+await page.getByLabel('Name', { exact: true }).fill('Sink renamed');
 await page.getByRole('button', { name: 'Save' }).click();
 await page.locator('#editor-title').filter({ hasText: 'Sink renamed' }).waitFor();
 
@@ -127,9 +127,9 @@ await page.getByRole('button', { name: '← All connectors' }).click();
 const row = page.locator('#connectors tbody tr').filter({ hasText: 'Sink renamed' });
 await row.waitFor();
 assert.match(await row.textContent(), /Webhook/);
-await page.getByLabel('Search by name or type').fill('no such thing');
+await page.getByLabel('Search by name or type', { exact: true }).fill('no such thing');
 await page.locator('#empty').waitFor();
-await page.getByLabel('Search by name or type').fill('webhook');
+await page.getByLabel('Search by name or type', { exact: true }).fill('webhook');
 await row.waitFor();
 await screenshot('list');
 await page.setViewportSize({ width: 360, height: 740 });
@@ -164,7 +164,7 @@ await screenshot('after-delete');
 
 // The server unreachable: a clear message.
 await page.route('**/api/**', (route) => route.abort('connectionrefused'));
-await page.getByLabel('Search by name or type').fill('');
+await page.getByLabel('Search by name or type', { exact: true }).fill('');
 await page.evaluate(() => window.dispatchEvent(new HashChangeEvent('hashchange')));
 await page.locator('#banner').filter({ hasText: 'The server cannot be reached' }).waitFor();
 await screenshot('unreachable');

@@ -122,6 +122,7 @@ async fn a_session_cookie_signs_in_and_out() {
     let refused = login(&app, "alice", "not-her-password").await;
     assert_error(&refused, 401, "Unauthorized");
     assert!(!refused.headers.contains_key("set-cookie"));
+    assert!(!refused.headers.contains_key("www-authenticate"));
     // A body without the credentials is refused like any invalid body.
     let bad = app
         .send(
