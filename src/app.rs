@@ -126,7 +126,11 @@ impl Application {
         let preconfigured =
             validate_preconfigured(&registry, &settings.preconfigured, &validation)?;
         let outbound = Outbound::new(outbound_settings)?;
-        let security = Arc::new(Security::new(store.clone(), settings.security_enabled));
+        let security = Arc::new(Security::with_idle_timeout(
+            store.clone(),
+            settings.security_enabled,
+            settings.session_idle_timeout,
+        ));
         let generated_password = security
             .bootstrap(settings.elastic_password.as_deref())
             .await?;
@@ -200,6 +204,7 @@ impl Application {
             metrics: metrics.clone(),
             node_id: owner.clone(),
             started: std::time::Instant::now(),
+            secure_cookies: settings.tls.is_some(),
         });
         Ok(Self {
             listener,

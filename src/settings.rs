@@ -50,6 +50,9 @@ pub struct Settings {
     pub security_enabled: bool,
     /// `security.elasticPassword`: the first superuser's password, else random.
     pub elastic_password: Option<String>,
+    /// `security.session.idleTimeout` (Kibana's `xpack.security.session.idleTimeout`):
+    /// a console session unused this long ends.
+    pub session_idle_timeout: Duration,
     /// `server.ssl.*`: serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<ServerTls>,
     /// `xpack.actions.run.*`, `xpack.actions.queued.max`, `xpack.actions.queue.*` and
@@ -366,6 +369,8 @@ impl Settings {
             log_json: get("logging.json").as_bool().unwrap_or(false),
             security_enabled: get("security.enabled").as_bool().unwrap_or(true),
             elastic_password: text("security.elasticPassword"),
+            session_idle_timeout: duration(get("security.session.idleTimeout"))
+                .unwrap_or(crate::security::DEFAULT_IDLE_TIMEOUT),
             tls: server_tls(get("server.ssl"))?,
             queue: queue_settings(&checked),
         })
@@ -403,6 +408,7 @@ fn settings_schema() -> Schema {
             object([
                 ("enabled", boolean().default(true)),
                 ("elasticPassword", maybe(string().min_length(6))),
+                ("session", object([("idleTimeout", duration_setting("8h"))])),
             ]),
         ),
         ("path", object([("data", string().default("data"))])),
@@ -955,6 +961,7 @@ const ENVIRONMENT_KEYS: &[(&str, EnvironmentValue)] = &[
     ("server.ssl.key", EnvironmentValue::Text),
     ("security.enabled", EnvironmentValue::Yaml),
     ("security.elasticPassword", EnvironmentValue::Text),
+    ("security.session.idleTimeout", EnvironmentValue::Yaml),
     ("path.data", EnvironmentValue::Text),
     ("database.url", EnvironmentValue::Text),
     ("database.schema", EnvironmentValue::Text),

@@ -100,7 +100,20 @@ pub async fn authenticate(
         .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |it| it.0.0.ip());
     let header = request.headers().get(AUTHORIZATION).cloned();
     let presented = header.as_ref().map(axum::http::HeaderValue::as_bytes);
-    match state.security.authenticate(presented, client).await {
+    // The console's session cookie stands in for credentials only when none are sent,
+    // and not on Elasticsearch's routes: they have no `kbn-xsrf` rule to stop a
+    // forged cross-site write riding on the cookie.
+    let session = session_cookie(request.headers())
+        .filter(|_| header.is_none() && !request.uri().path().starts_with("/_security"));
+    let outcome = match session {
+        Some(id) => state.security.authenticate_session(&id).await,
+        None => state.security.authenticate(presented, client).await,
+    };
+    let from_browser_page = request
+        .headers()
+        .get("x-elastic-internal-origin")
+        .is_some_and(|it| it.as_bytes().eq_ignore_ascii_case(b"kibana"));
+    match outcome {
         Ok(principal) => {
             request.extensions_mut().insert(Caller(principal));
             next.run(request).await
@@ -115,8 +128,33 @@ pub async fn authenticate(
                 _ if for_elasticsearch => {
                     EsError::unauthenticated(request.uri().path(), &error).into_response()
                 }
-                _ => ApiError::Unauthorized.into_response(),
+                _ => {
+                    let mut response = ApiError::Unauthorized.into_response();
+                    // Kibana's own pages send this header. A challenge would make the
+                    // browser pop up its password prompt over the console's sign-in form.
+                    if from_browser_page {
+                        response
+                            .headers_mut()
+                            .remove(axum::http::header::WWW_AUTHENTICATE);
+                    }
+                    response
+                }
             }
         }
     }
+}
+
+/// The console's cookie name, as Kibana's.
+pub const SESSION_COOKIE: &str = "sid";
+
+/// The `sid` cookie's value, if the request carries one.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|it| it.to_str().ok())
+        .flat_map(|it| it.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
 }

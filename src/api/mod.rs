@@ -6,6 +6,7 @@ mod api_keys;
 mod auth;
 mod connector_types;
 mod connectors;
+mod console;
 mod elasticsearch;
 mod enqueue;
 mod error;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// Turns `true` when the server is told to stop; live streams end then.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// `server.ssl.enabled`: session cookies are `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// The version Kibana's public routes answer with.
@@ -75,6 +78,11 @@ enum Group {
     Plain,
     /// No authentication layer (status, this document).
     Open,
+    /// The console's page: no authentication (it shows the sign-in form), at the root
+    /// and under `/s/{space_id}`.
+    Console,
+    /// Signing in and out: Kibana's request rules (`kbn-xsrf`), no authentication.
+    Session,
 }
 
 /// A route: where, what handles it, and how the OpenAPI document describes it. The
@@ -106,7 +114,7 @@ fn route(
 #[allow(clippy::too_many_lines)] // One table, read top to bottom.
 fn routes() -> Vec<Route> {
     use self::openapi::{Errors, array_of, object_with, schema_ref};
-    use Group::{Actions, Elasticsearch, Kibana, Open, Plain};
+    use Group::{Actions, Console, Elasticsearch, Kibana, Open, Plain, Session};
     let connector = || schema_ref("Connector");
     vec![
         route(Actions, "post", "/api/actions/connector", post(connectors::create),
@@ -197,6 +205,35 @@ fn routes() -> Vec<Route> {
                 .errors(Errors::Open)
                 .ok(200, "Available", object_with(json!({ "status": { "type": "object" } })))
                 .ok(503, "The store cannot be reached", object_with(json!({ "status": { "type": "object" } })))),
+        route(Console, "get", "/app/connectors", get(console::page),
+            Doc::new("The web console (HTML)", "console").errors(Errors::Open)
+                .ok(200, "The page", None)),
+        route(Console, "get", "/app/management/insightsAndAlerting/triggersActionsConnectors",
+            get(console::kibana_page),
+            Doc::new("Kibana's address of the connectors page: a redirect to the console", "console")
+                .errors(Errors::Open).ok(302, "To /app/connectors", None)),
+        route(Open, "get", "/app/connectors/assets/console.js", get(console::script),
+            Doc::new("The console's script", "console").errors(Errors::Open).ok(200, "JavaScript", None)),
+        route(Open, "get", "/app/connectors/assets/console.css", get(console::style),
+            Doc::new("The console's style", "console").errors(Errors::Open).ok(200, "CSS", None)),
+        route(Open, "get", "/app/connectors/assets/icon.svg", get(console::icon),
+            Doc::new("The console's icon", "console").errors(Errors::Open).ok(200, "SVG", None)),
+        route(Session, "post", "/internal/security/login", post(console::login),
+            Doc::new("Sign in: a session cookie (Kibana's basic provider)", "console")
+                .body(&console::LOGIN_BODY)
+                .ok(200, "Signed in; the cookie is set", object_with(json!({ "location": { "type": "string" } })))),
+        route(Session, "post", "/api/security/logout", post(console::logout),
+            Doc::new("Sign out", "console").ok(204, "Signed out; the cookie is cleared", None)),
+        route(Session, "get", "/api/security/logout", get(console::logout),
+            Doc::new("Sign out (Kibana's), back to the console", "console")
+                .ok(302, "Signed out; the cookie is cleared", None)),
+        route(Kibana, "get", "/internal/security/me", get(console::me),
+            Doc::new("Who is signed in (Kibana's shape)", "console")
+                .ok(200, "The user", object_with(json!({ "username": { "type": "string" },
+                    "roles": { "type": "array", "items": { "type": "string" } } })))),
+        route(Actions, "get", "/internal/console/capabilities", get(console::capabilities),
+            Doc::new("What the caller may do in the space (Kibana's UI capability names)", "console")
+                .ok(200, "The capabilities", object_with(json!({ "actions": { "type": "object" } })))),
         route(Open, "get", "/api/openapi.json", get(openapi_document),
             Doc::new("This document", "operations").errors(Errors::Open)
                 .ok(200, "OpenAPI 3.1", object_with(json!({})))),
@@ -212,7 +249,7 @@ fn documented(routes: &[Route]) -> Vec<openapi::Documented<'_>> {
             path: route.path.to_owned(),
             doc: &route.doc,
         });
-        if route.group == Group::Actions {
+        if matches!(route.group, Group::Actions | Group::Console) {
             documented.push(openapi::Documented {
                 method: route.method,
                 path: format!("/s/{{space_id}}{}", route.path),
@@ -266,6 +303,14 @@ pub fn router(state: AppState) -> Router {
         ))
         // Without the authentication layer: status checks credentials itself.
         .merge(group_router(&routes, Group::Open))
+        .merge(
+            Router::new()
+                .merge(group_router(&routes, Group::Console))
+                .nest("/s/{space_id}", group_router(&routes, Group::Console)),
+        )
+        .merge(group_router(&routes, Group::Session).route_layer(
+            middleware::from_fn_with_state(state.clone(), kibana_request_rules),
+        ))
         .route_layer(middleware::from_fn(observe::remember_route))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)

@@ -13,6 +13,7 @@ mod management;
 mod password;
 mod principal;
 mod privileges;
+mod sessions;
 mod throttle;
 
 use std::{
@@ -26,7 +27,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use self::{credentials::Credentials, throttle::Throttle};
+use self::{credentials::Credentials, sessions::Sessions, throttle::Throttle};
 pub use self::{
     credentials::{encoded as encoded_api_key, parse_expiration},
     management::{ApiKeyRequest, CreatedApiKey, ManagementError, validate_role},
@@ -71,17 +72,70 @@ pub struct Security {
     /// By the header's SHA-256 digest; the header itself is never kept.
     verified: Mutex<HashMap<[u8; 32], Arc<Verification>>>,
     throttle: Throttle,
+    sessions: Sessions,
 }
+
+/// `security.session.idleTimeout`'s default, as Kibana's.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
 
 impl Security {
     pub fn new(store: Store, enabled: bool) -> Self {
+        Self::with_idle_timeout(store, enabled, DEFAULT_IDLE_TIMEOUT)
+    }
+
+    pub fn with_idle_timeout(store: Store, enabled: bool, idle_timeout: Duration) -> Self {
         Self {
             store,
             enabled,
             unrestricted: Arc::new(Principal::unrestricted()),
             verified: Mutex::default(),
             throttle: Throttle::default(),
+            sessions: Sessions::new(idle_timeout),
         }
+    }
+
+    /// Signs a user in with their password, checked exactly as a `Basic` header is
+    /// (same cache, same throttle), and opens a session. Returns the session id, for
+    /// the cookie only.
+    ///
+    /// # Errors
+    /// See [`AuthError`]; API keys cannot sign in.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: IpAddr,
+    ) -> Result<(String, Arc<Principal>), AuthError> {
+        use base64::{Engine, engine::general_purpose::STANDARD};
+        let header = format!(
+            "Basic {}",
+            STANDARD.encode(format!("{username}:{password}"))
+        );
+        let principal = self.authenticate(Some(header.as_bytes()), client).await?;
+        Ok((self.sessions.create(&principal.username), principal))
+    }
+
+    /// Who a session cookie stands for, with their rights as the store has them now.
+    ///
+    /// # Errors
+    /// `Refused` for an unknown or expired session, or a user since removed or disabled.
+    pub async fn authenticate_session(&self, id: &str) -> Result<Arc<Principal>, AuthError> {
+        if !self.enabled {
+            return Ok(self.unrestricted.clone());
+        }
+        let username = self.sessions.resolve(id).ok_or(AuthError::Refused)?;
+        match self.principal_for(&username, None).await? {
+            Some(principal) => Ok(principal),
+            None => {
+                self.sessions.end(id);
+                Err(AuthError::Refused)
+            }
+        }
+    }
+
+    /// Signs out: the session id stops working at once.
+    pub fn logout(&self, id: &str) {
+        self.sessions.end(id);
     }
 
     pub fn enabled(&self) -> bool {

@@ -15,6 +15,7 @@ mod chat;
 mod cli;
 mod connector_types_api;
 mod connectors_api;
+mod console;
 mod crowdstrike;
 mod egress;
 mod email;
