@@ -2,26 +2,21 @@
 //! request's SigV4 signature is recomputed here, independently of the server's
 //! signing library, from the test credentials.
 
-use std::{
-    pin::Pin,
-    sync::{Arc, Mutex},
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
-use axum::{
-    Router,
-    body::{Body, Bytes},
-    http::{HeaderMap, Method, StatusCode, Uri},
-    response::Response,
-};
+use axum::body::Bytes;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::{net::TcpListener, sync::mpsc};
+use tokio::sync::mpsc;
 
-use crate::support::{FakeServer, Reply, TestApp, app::assert_error, fake::Recorded};
+use crate::support::{
+    FakeServer, Reply, TestApp,
+    app::assert_error,
+    fake::Recorded,
+    streaming::{self, StreamingVendor, read_until, streaming_vendor},
+};
 
 const ACCESS_KEY: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
@@ -817,87 +812,8 @@ fn sse(event: &Value) -> String {
     format!("data: {event}\n\n")
 }
 
-/// A Bedrock that answers an event stream with whatever the test pushes, when the
-/// test pushes it; an empty push breaks the connection off.
-struct StreamingBedrock {
-    url: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-struct ChannelBody(mpsc::Receiver<Bytes>);
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|it| {
-            it.map(|bytes| {
-                if bytes.is_empty() {
-                    Err(std::io::Error::other("the vendor broke off"))
-                } else {
-                    Ok(http_body::Frame::data(bytes))
-                }
-            })
-        })
-    }
-}
-
-async fn streaming_bedrock(receiver: mpsc::Receiver<Bytes>) -> StreamingBedrock {
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let receiver = Arc::new(Mutex::new(Some(receiver)));
-    let recorder = requests.clone();
-    let router = Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let recorder = recorder.clone();
-            let receiver = receiver.lock().unwrap().take();
-            async move {
-                recorder.lock().unwrap().push(Recorded {
-                    method,
-                    path: uri.path().to_owned(),
-                    query: uri.query().map(str::to_owned),
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header("content-type", "application/vnd.amazon.eventstream")
-                    .body(Body::new(ChannelBody(receiver.expect("one call"))))
-                    .unwrap()
-            }
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    StreamingBedrock { url, requests }
-}
-
-/// Reads from the stream until `text` has arrived (bounded, so a buffering server
-/// fails the test instead of hanging it).
-async fn read_until(response: &mut reqwest::Response, seen: &mut String, text: &str) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !seen.contains(text) {
-            let chunk = response.chunk().await.unwrap().expect("more of the stream");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{text:?} did not arrive; got {seen:?}"));
-}
-
 async fn execute_streaming(app: &TestApp, id: &str, params: Value) -> reqwest::Response {
-    let response = app
-        .request(
-            reqwest::Method::POST,
-            &format!("/api/actions/connector/{id}/_execute"),
-        )
-        .header("kbn-xsrf", "true")
-        .header("accept", "text/event-stream")
-        .json(&json!({ "params": params }))
+    let response = streaming::execute_streaming(app, id, params)
         .send()
         .await
         .unwrap();
@@ -919,7 +835,7 @@ async fn finish(mut response: reqwest::Response, mut seen: String) -> (String, V
     )
 }
 
-fn only_request(vendor: &StreamingBedrock) -> Recorded {
+fn only_request(vendor: &StreamingVendor) -> Recorded {
     let requests = vendor.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 1);
     requests[0].clone()
@@ -928,7 +844,7 @@ fn only_request(vendor: &StreamingBedrock) -> Recorded {
 #[tokio::test]
 async fn invoke_stream_reaches_the_client_frame_by_frame_with_the_final_usage() {
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_bedrock(receiver).await;
+    let vendor = streaming_vendor("", "application/vnd.amazon.eventstream", receiver).await;
     let app = TestApp::start().await;
     let id = bedrock_connector(
         &app,
@@ -987,7 +903,7 @@ async fn invoke_stream_reaches_the_client_frame_by_frame_with_the_final_usage() 
     );
 
     let request = only_request(&vendor);
-    assert_eq!(request.method, Method::POST);
+    assert_eq!(request.method, reqwest::Method::POST);
     assert_eq!(
         request.path,
         format!("{MODEL_PATH}/invoke-with-response-stream")
@@ -1010,7 +926,7 @@ async fn invoke_stream_reaches_the_client_frame_by_frame_with_the_final_usage() 
 #[tokio::test]
 async fn converse_stream_without_accept_is_collected_into_text_and_usage() {
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_bedrock(receiver).await;
+    let vendor = streaming_vendor("", "application/vnd.amazon.eventstream", receiver).await;
     let app = TestApp::start().await;
     let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url })).await;
     for event in [
@@ -1068,7 +984,7 @@ async fn converse_stream_without_accept_is_collected_into_text_and_usage() {
 #[tokio::test]
 async fn converse_stream_events_are_forwarded_as_the_sdk_names_them() {
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_bedrock(receiver).await;
+    let vendor = streaming_vendor("", "application/vnd.amazon.eventstream", receiver).await;
     let app = TestApp::start().await;
     let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
     let delta = json!({ "contentBlockIndex": 0, "delta": { "text": "Yo" } });
@@ -1124,7 +1040,7 @@ fn stream_failed(id: &str, service_message: &str) -> Value {
 #[tokio::test]
 async fn a_corrupt_frame_ends_the_stream_with_an_error_result() {
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_bedrock(receiver).await;
+    let vendor = streaming_vendor("", "application/vnd.amazon.eventstream", receiver).await;
     let app = TestApp::start().await;
     let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
     vendor_side
@@ -1198,7 +1114,7 @@ async fn an_exception_frame_or_a_stream_cut_inside_a_frame_is_an_error() {
         ),
     ] {
         let (vendor_side, receiver) = mpsc::channel(8);
-        let vendor = streaming_bedrock(receiver).await;
+        let vendor = streaming_vendor("", "application/vnd.amazon.eventstream", receiver).await;
         let app = TestApp::start().await;
         let id =
             bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
@@ -1292,7 +1208,7 @@ async fn a_stream_waits_between_chunks_for_the_longer_of_its_timeout_and_the_ser
 
     // Bedrock answers one frame, then goes quiet with the connection open.
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_bedrock(receiver).await;
+    let vendor = streaming_vendor("", "application/vnd.amazon.eventstream", receiver).await;
     let id = bedrock_connector(&app, json!({ "apiUrl": vendor.url, "defaultModel": MODEL })).await;
     vendor_side
         .send(Bytes::from(invoke_frame(&text_delta("Hel"))))

@@ -4,24 +4,14 @@
 //! `invokeStream` runs against a Vertex AI fake that streams what the test pushes,
 //! when the test pushes it.
 
-use std::{
-    pin::Pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
-    task::{Context, Poll},
-    time::Duration,
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
 };
 
-use axum::{
-    Router,
-    body::{Body, Bytes},
-    http::{HeaderMap, Method, StatusCode, Uri},
-    response::Response,
-};
+use axum::body::Bytes;
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, sync::mpsc};
+use tokio::sync::mpsc;
 
 use crate::support::{
     FakeServer, Reply, TestApp,
@@ -29,6 +19,7 @@ use crate::support::{
     closed_port,
     fake::Recorded,
     rsa::{self, PKCS8_KEY},
+    streaming::{execute_streaming, read_until, streaming_vendor},
 };
 
 const TOKEN_PATH: &str = "/google/token";
@@ -759,65 +750,6 @@ async fn config_and_secrets_are_validated_with_kibanas_messages() {
 
 const STREAM: &str = "/v1/projects/my-project/locations/us-central1/publishers/google/models/gemini-2.5-pro:streamGenerateContent";
 
-/// A Vertex AI that streams whatever the test pushes, when the test pushes it.
-struct StreamingVertex {
-    url: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-/// The answer's body: what the test pushes; an empty push breaks the connection off.
-struct ChannelBody(mpsc::Receiver<Bytes>);
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|it| {
-            it.map(|bytes| {
-                if bytes.is_empty() {
-                    Err(std::io::Error::other("Vertex AI broke off"))
-                } else {
-                    Ok(http_body::Frame::data(bytes))
-                }
-            })
-        })
-    }
-}
-
-async fn streaming_vertex(receiver: mpsc::Receiver<Bytes>) -> StreamingVertex {
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let receiver = Arc::new(Mutex::new(Some(receiver)));
-    let recorder = requests.clone();
-    let router = Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let recorder = recorder.clone();
-            let receiver = receiver.lock().unwrap().take();
-            async move {
-                recorder.lock().unwrap().push(Recorded {
-                    method,
-                    path: uri.path().to_owned(),
-                    query: uri.query().map(str::to_owned),
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header("content-type", "text/event-stream")
-                    .body(Body::new(ChannelBody(receiver.expect("one call"))))
-                    .unwrap()
-            }
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    StreamingVertex { url, requests }
-}
-
 /// Google's token endpoint alone.
 async fn token_server() -> FakeServer {
     let issued = Arc::new(AtomicUsize::new(0));
@@ -838,29 +770,6 @@ fn event(parts: Value, usage: Option<Value>) -> String {
 
 fn text_event(text: &str, usage: Option<Value>) -> String {
     event(json!([{ "text": text }]), usage)
-}
-
-/// Reads from the stream until `text` has arrived (bounded, so a buffering server
-/// fails the test instead of hanging it).
-async fn read_until(response: &mut reqwest::Response, seen: &mut String, text: &str) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !seen.contains(text) {
-            let chunk = response.chunk().await.unwrap().expect("more of the stream");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{text:?} did not arrive; got {seen:?}"));
-}
-
-fn execute_streaming(app: &TestApp, id: &str, params: Value) -> reqwest::RequestBuilder {
-    app.request(
-        reqwest::Method::POST,
-        &format!("/api/actions/connector/{id}/_execute"),
-    )
-    .header("kbn-xsrf", "true")
-    .header("accept", "text/event-stream")
-    .json(&json!({ "params": params }))
 }
 
 fn invoke_stream(extra: Value) -> Value {
@@ -900,7 +809,7 @@ fn final_usage() -> Value {
 async fn a_streamed_answer_reaches_the_client_before_vertex_has_finished() {
     let google = token_server().await;
     let (vertex_side, receiver) = mpsc::channel(8);
-    let vertex = streaming_vertex(receiver).await;
+    let vertex = streaming_vendor("", "text/event-stream", receiver).await;
     let app = app_for(&google).await;
     let id = app
         .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
@@ -955,7 +864,7 @@ async fn a_streamed_answer_reaches_the_client_before_vertex_has_finished() {
 async fn without_accept_a_stream_is_collected_into_its_text_and_usage() {
     let google = token_server().await;
     let (vertex_side, receiver) = mpsc::channel(8);
-    let vertex = streaming_vertex(receiver).await;
+    let vertex = streaming_vendor("", "text/event-stream", receiver).await;
     let app = app_for(&google).await;
     let id = app
         .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
@@ -993,7 +902,7 @@ async fn without_accept_a_stream_is_collected_into_its_text_and_usage() {
 
     // An answer without usage counts says so.
     let (vertex_side, receiver) = mpsc::channel(8);
-    let vertex = streaming_vertex(receiver).await;
+    let vertex = streaming_vendor("", "text/event-stream", receiver).await;
     let id = app
         .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))
         .await;
@@ -1073,7 +982,7 @@ async fn a_vertex_failure_before_the_stream_is_an_ordinary_json_result() {
 async fn vertex_breaking_off_mid_stream_ends_it_with_an_error_result() {
     let google = token_server().await;
     let (vertex_side, receiver) = mpsc::channel(8);
-    let vertex = streaming_vertex(receiver).await;
+    let vertex = streaming_vendor("", "text/event-stream", receiver).await;
     let app = app_for(&google).await;
     let id = app
         .create_typed(".gemini", config(&vertex.url), secrets(&credentials()))

@@ -2,26 +2,17 @@
 //! service: the requests each provider gets, results, vendor errors, validation, and
 //! streamed answers forwarded to the client as they arrive.
 
-use std::{
-    pin::Pin,
-    sync::{Arc, Mutex},
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::time::Duration;
 
-use axum::{
-    Router,
-    body::{Body, Bytes},
-    http::{HeaderMap, Method, StatusCode, Uri},
-    response::Response,
-};
+use axum::body::Bytes;
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, sync::mpsc};
+use tokio::sync::mpsc;
 
 use crate::support::{
     FakeServer, Reply, TestApp,
     app::{TestResponse, assert_error},
     fake::Recorded,
+    streaming::{StreamingVendor, execute_streaming, read_until, streaming_vendor},
 };
 
 fn completion() -> Value {
@@ -404,65 +395,6 @@ async fn config_and_secrets_are_validated_like_kibanas() {
     );
 }
 
-/// A vendor that answers SSE with whatever the test pushes, when the test pushes it.
-struct StreamingVendor {
-    url: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
-}
-
-/// The vendor's body: what the test pushes; an empty push breaks the connection off.
-struct ChannelBody(mpsc::Receiver<Bytes>);
-
-impl http_body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        self.0.poll_recv(cx).map(|it| {
-            it.map(|bytes| {
-                if bytes.is_empty() {
-                    Err(std::io::Error::other("the vendor broke off"))
-                } else {
-                    Ok(http_body::Frame::data(bytes))
-                }
-            })
-        })
-    }
-}
-
-async fn streaming_vendor(path: &str, receiver: mpsc::Receiver<Bytes>) -> StreamingVendor {
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let receiver = Arc::new(Mutex::new(Some(receiver)));
-    let recorder = requests.clone();
-    let router = Router::new().fallback(
-        move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let recorder = recorder.clone();
-            let receiver = receiver.lock().unwrap().take();
-            async move {
-                recorder.lock().unwrap().push(Recorded {
-                    method,
-                    path: uri.path().to_owned(),
-                    query: uri.query().map(str::to_owned),
-                    headers,
-                    body: String::from_utf8_lossy(&body).into_owned(),
-                });
-                Response::builder()
-                    .status(StatusCode::OK)
-                    .header("content-type", "text/event-stream")
-                    .body(Body::new(ChannelBody(receiver.expect("one call"))))
-                    .unwrap()
-            }
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}{path}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    StreamingVendor { url, requests }
-}
-
 fn chunk(content: &str) -> String {
     format!(
         "data: {}\n\n",
@@ -473,34 +405,11 @@ fn chunk(content: &str) -> String {
 
 const USAGE_CHUNK: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}\n\n";
 
-/// Reads from the stream until `text` has arrived (bounded, so a buffering server
-/// fails the test instead of hanging it).
-async fn read_until(response: &mut reqwest::Response, seen: &mut String, text: &str) {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        while !seen.contains(text) {
-            let chunk = response.chunk().await.unwrap().expect("more of the stream");
-            seen.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{text:?} did not arrive; got {seen:?}"));
-}
-
-fn execute_streaming(app: &TestApp, id: &str, params: Value) -> reqwest::RequestBuilder {
-    app.request(
-        reqwest::Method::POST,
-        &format!("/api/actions/connector/{id}/_execute"),
-    )
-    .header("kbn-xsrf", "true")
-    .header("accept", "text/event-stream")
-    .json(&json!({ "params": params }))
-}
-
 #[tokio::test]
 async fn a_streamed_answer_reaches_the_client_before_the_vendor_has_finished() {
     let (vendor_side, receiver) = mpsc::channel(8);
     let path = "/openai/deployments/gpt4/chat/completions";
-    let vendor = streaming_vendor(path, receiver).await;
+    let vendor = streaming_vendor(path, "text/event-stream", receiver).await;
     let app = TestApp::start().await;
     let id = app
         .create_typed(
@@ -597,7 +506,7 @@ async fn logged(app: &TestApp, execution_id: &str) -> Value {
 #[tokio::test]
 async fn without_accept_a_stream_is_collected_and_other_defaults_the_model() {
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let vendor = streaming_vendor("/v1/chat/completions", "text/event-stream", receiver).await;
     let app = TestApp::start().await;
     let id = app
         .create_typed(
@@ -692,7 +601,7 @@ fn invoke_stream() -> Value {
 #[tokio::test]
 async fn a_vendor_breaking_off_mid_stream_ends_it_with_an_error_result() {
     let (vendor_side, receiver) = mpsc::channel(8);
-    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let vendor = streaming_vendor("/v1/chat/completions", "text/event-stream", receiver).await;
     let app = TestApp::start().await;
     let id = streaming_connector(&app, &vendor).await;
     vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
@@ -727,7 +636,7 @@ async fn a_vendor_breaking_off_mid_stream_ends_it_with_an_error_result() {
 #[tokio::test]
 async fn a_client_that_leaves_mid_stream_stops_the_vendor_call_and_is_logged() {
     let (vendor_side, receiver) = mpsc::channel(1);
-    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let vendor = streaming_vendor("/v1/chat/completions", "text/event-stream", receiver).await;
     let app = TestApp::start().await;
     let id = streaming_connector(&app, &vendor).await;
     vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
@@ -762,7 +671,7 @@ async fn a_client_that_leaves_mid_stream_stops_the_vendor_call_and_is_logged() {
 #[tokio::test]
 async fn a_client_that_leaves_while_the_vendor_is_silent_ends_the_run_at_once() {
     let (vendor_side, receiver) = mpsc::channel(1);
-    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let vendor = streaming_vendor("/v1/chat/completions", "text/event-stream", receiver).await;
     let app = TestApp::start().await;
     let id = streaming_connector(&app, &vendor).await;
     vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
@@ -855,7 +764,7 @@ async fn other_presents_its_pki_client_certificate() {
 #[tokio::test]
 async fn sigterm_ends_a_live_stream() {
     let (vendor_side, receiver) = mpsc::channel(1);
-    let vendor = streaming_vendor("/v1/chat/completions", receiver).await;
+    let vendor = streaming_vendor("/v1/chat/completions", "text/event-stream", receiver).await;
     vendor_side.send(Bytes::from(chunk("Hel"))).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let node = crate::support::process::ServerProcess::serve(

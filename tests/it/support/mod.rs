@@ -9,6 +9,7 @@ pub mod process;
 pub mod proxy;
 pub mod rsa;
 pub mod smtp;
+pub mod streaming;
 
 pub use self::{
     app::{TestApp, TestResponse},
