@@ -350,6 +350,13 @@ impl ConnectorService {
         Ok(views)
     }
 
+    /// The schemas of a registered type (for the console's forms).
+    pub fn type_schemas(&self, type_id: &str) -> Option<&crate::connector_types::Schemas> {
+        self.registry
+            .get(type_id)
+            .map(|connector_type| connector_type.schemas())
+    }
+
     pub fn types(&self, feature_id: Option<&str>) -> Vec<TypeView> {
         self.registry
             .iter()

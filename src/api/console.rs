@@ -19,7 +19,7 @@ use super::{
     AppState,
     auth::{Caller, SESSION_COOKIE, session_cookie},
     error::ApiError,
-    extract::{ParsedBody, Space, check_body},
+    extract::{ConnectorId, ParsedBody, Space, check_body},
 };
 use crate::{
     listener::ClientAddr,
@@ -224,4 +224,24 @@ pub async fn capabilities(
         },
         "spaces": { "manage": principal.manages_spaces() },
     }))
+}
+
+/// The JSON Schema of a type's config, secrets and params, for the console to build
+/// its forms from. 404 for a type that is not registered.
+pub async fn type_form(
+    State(state): State<AppState>,
+    Space(_space): Space,
+    _caller: Caller,
+    ConnectorId(id): ConnectorId,
+) -> Result<Json<Value>, ApiError> {
+    let schemas = state
+        .service
+        .type_schemas(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("Action type \"{id}\" is not registered.")))?;
+    Ok(Json(json!({
+        "id": id,
+        "config": schemas.config.to_json_schema(),
+        "secrets": schemas.secrets.to_json_schema(),
+        "params": schemas.params.to_json_schema(),
+    })))
 }

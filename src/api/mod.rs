@@ -234,6 +234,10 @@ fn routes() -> Vec<Route> {
         route(Actions, "get", "/internal/console/capabilities", get(console::capabilities),
             Doc::new("What the caller may do in the space (Kibana's UI capability names)", "console")
                 .ok(200, "The capabilities", object_with(json!({ "actions": { "type": "object" } })))),
+        route(Actions, "get", "/internal/console/connector_types/{id}/form", get(console::type_form),
+            Doc::new("The JSON Schema of a type's config, secrets and params (the console's forms)", "console")
+                .ok(200, "The schemas", object_with(json!({ "config": { "type": "object" },
+                    "secrets": { "type": "object" }, "params": { "type": "object" } })))),
         route(Open, "get", "/api/openapi.json", get(openapi_document),
             Doc::new("This document", "operations").errors(Errors::Open)
                 .ok(200, "OpenAPI 3.1", object_with(json!({})))),

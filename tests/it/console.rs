@@ -453,3 +453,78 @@ async fn the_page_gets_no_basic_challenge() {
     assert_error(&from_page, 401, "Unauthorized");
     assert!(!from_page.headers.contains_key("www-authenticate"));
 }
+
+#[tokio::test]
+async fn a_types_form_is_its_json_schema() {
+    let app = app_with_users(json!({})).await;
+    let form = app
+        .get("/internal/console/connector_types/.server-log/form")
+        .await;
+    assert_eq!(form.status, 200, "{}", form.text);
+    let empty = json!({
+        "type": "object", "properties": {}, "additionalProperties": false, "default": {},
+    });
+    assert_eq!(
+        form.json(),
+        json!({
+            "id": ".server-log",
+            "config": empty,
+            "secrets": empty,
+            "params": {
+                "type": "object",
+                "properties": {
+                    "message": { "type": "string" },
+                    "level": {
+                        "anyOf": [
+                            { "const": "trace" }, { "const": "debug" }, { "const": "info" },
+                            { "const": "warn" }, { "const": "error" }, { "const": "fatal" },
+                        ],
+                        "default": "info",
+                    },
+                },
+                "additionalProperties": false,
+                "required": ["message"],
+            },
+        })
+    );
+
+    // The webhook's config: required url, a choice with a default, a nullable record.
+    let webhook = app
+        .get("/s/space1/internal/console/connector_types/.webhook/form")
+        .await;
+    assert_eq!(webhook.status, 200, "{}", webhook.text);
+    let config = &webhook.json()["config"];
+    assert_eq!(config["properties"]["url"], json!({ "type": "string" }));
+    assert_eq!(
+        config["properties"]["method"],
+        json!({ "anyOf": [{ "const": "post" }, { "const": "put" }], "default": "post" })
+    );
+    assert_eq!(
+        config["properties"]["headers"],
+        json!({
+            "anyOf": [
+                { "type": "object", "additionalProperties": { "type": "string" } },
+                { "type": "null" },
+            ],
+            "default": null,
+        })
+    );
+    assert!(
+        config["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("url"))
+    );
+
+    let unknown = app
+        .get("/internal/console/connector_types/.nope/form")
+        .await;
+    assert_error(&unknown, 404, "Action type \".nope\" is not registered.");
+    let anonymous = app
+        .send(app.anonymous(
+            Method::GET,
+            "/internal/console/connector_types/.server-log/form",
+        ))
+        .await;
+    assert_eq!(anonymous.status, 401);
+}

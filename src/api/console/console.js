@@ -7,7 +7,8 @@ const spaceMatch = location.pathname.match(/^\/s\/([a-z0-9_-]+)\//);
 const SPACE = spaceMatch ? spaceMatch[1] : 'default';
 const PREFIX = spaceMatch ? `/s/${SPACE}` : '';
 
-// Starting points for the forms of common types; any type can be edited as JSON.
+// Starting values for the forms of common types (over the schema's defaults); any type
+// can be edited as JSON.
 const TEMPLATES = {
   '.webhook': { config: { url: '', method: 'post', headers: {}, hasAuth: false }, secrets: {}, params: { body: '{"hello":"world"}' } },
   '.server-log': { config: {}, secrets: {}, params: { message: 'Hello from the console', level: 'info' } },
@@ -180,29 +181,233 @@ async function deleteConnector(connector) {
 }
 
 const pretty = (value) => JSON.stringify(value, null, 2);
+const SECTIONS = ['config', 'secrets', 'params'];
+
+// Forms built from a type's JSON Schema (GET /internal/console/connector_types/{id}/form).
+// Each section (config, secrets, params) is a form of fields, or a JSON text area when
+// the schema is beyond what the form can express or when the JSON toggle is on.
+const forms = { config: null, secrets: null, params: null };
+
+const isNull = (schema) => schema && (schema.type === 'null' || (Object.prototype.hasOwnProperty.call(schema, 'const') && schema.const === null));
+
+// One property's field: its kind, whether it may be left empty, its choices.
+function describeField(name, schema, required) {
+  const field = { name, schema, required: required && !('default' in schema), kind: 'json', nullable: false };
+  let inner = schema;
+  if (Array.isArray(schema.anyOf)) {
+    const others = schema.anyOf.filter((it) => !isNull(it));
+    field.nullable = others.length < schema.anyOf.length;
+    if (others.length > 0 && others.every((it) => Object.prototype.hasOwnProperty.call(it, 'const'))) {
+      field.kind = 'select';
+      field.choices = others.map((it) => it.const);
+      return field;
+    }
+    if (others.length === 1) inner = others[0]; else return field;
+  }
+  if (Object.prototype.hasOwnProperty.call(inner, 'const')) { field.kind = 'select'; field.choices = [inner.const]; }
+  else if (inner.type === 'string') field.kind = 'string';
+  else if (inner.type === 'number' || inner.type === 'integer') field.kind = 'number';
+  else if (inner.type === 'boolean') field.kind = 'boolean';
+  return field;
+}
+
+// The fields of an object schema, or null when the section is better edited as JSON
+// (not an object of known properties, sub-actions).
+function describeForm(schema) {
+  if (!schema || schema.type !== 'object' || !schema.properties) return null;
+  if (schema.properties.subAction) return null;
+  const required = new Set(schema.required || []);
+  return Object.entries(schema.properties).map(([name, property]) => describeField(name, property, required.has(name)));
+}
+
+const fieldId = (section, name) => `${section}-field-${name}`;
+
+function renderForm(section, schema, values, { secret = false, useDefaults = true } = {}) {
+  const container = $(`${section}-fields`);
+  container.textContent = '';
+  const fields = describeForm(schema);
+  forms[section] = fields ? { fields, secret, jsonMode: false } : { fields: null, secret, jsonMode: true };
+  $(section).value = pretty(values || {});
+  if (fields) {
+    for (const field of fields) container.append(renderField(section, field, secret));
+    fillForm(section, values || {}, useDefaults);
+    if (fields.length === 0) {
+      const none = document.createElement('p');
+      none.className = 'muted';
+      none.textContent = 'Nothing to set.';
+      container.append(none);
+    }
+  }
+  setJsonMode(section, !fields);
+  const toggle = document.querySelector(`.json-toggle[data-section="${section}"]`);
+  toggle.disabled = !fields;
+}
+
+function renderField(section, field, secret) {
+  const wrap = document.createElement('div');
+  wrap.className = 'field';
+  const id = fieldId(section, field.name);
+  const label = document.createElement('label');
+  label.htmlFor = id;
+  label.textContent = field.name;
+  let input;
+  if (field.kind === 'boolean') {
+    input = document.createElement('input');
+    input.type = 'checkbox';
+    const row = document.createElement('div');
+    row.className = 'check-row';
+    row.append(input, label);
+    wrap.append(row);
+  } else {
+    const row = document.createElement('div');
+    row.className = 'label-row';
+    row.append(label);
+    if (field.required) {
+      const marker = document.createElement('span');
+      marker.className = 'req';
+      marker.title = 'required';
+      marker.textContent = '* required';
+      row.append(marker);
+    }
+    wrap.append(row);
+    if (field.kind === 'select') {
+      input = document.createElement('select');
+      if (!field.required) input.append(new Option('—', ''));
+      field.choices.forEach((choice, index) => input.append(new Option(choice === null ? '(none)' : String(choice), String(index))));
+    } else if (field.kind === 'json') {
+      input = document.createElement('textarea');
+      input.rows = 3;
+      input.spellcheck = false;
+      input.placeholder = 'JSON';
+    } else {
+      input = document.createElement('input');
+      input.type = field.kind === 'number' ? 'number' : (secret ? 'password' : 'text');
+      if (secret) input.autocomplete = 'new-password';
+    }
+    wrap.append(input);
+  }
+  input.id = id;
+  input.name = `${section}.${field.name}`;
+  if (field.required) input.required = true;
+  const error = document.createElement('p');
+  error.id = `${id}-error`;
+  error.className = 'field-error';
+  error.setAttribute('role', 'alert');
+  wrap.append(error);
+  return wrap;
+}
+
+function fillForm(section, values, useDefaults) {
+  const form = forms[section];
+  if (!form || !form.fields) return;
+  for (const field of form.fields) {
+    const input = $(fieldId(section, field.name));
+    let value = values[field.name];
+    if (value === undefined && useDefaults) value = field.schema.default;
+    if (field.kind === 'boolean') input.checked = value === true;
+    else if (field.kind === 'select') {
+      const index = field.choices.findIndex((it) => it === value);
+      input.value = index >= 0 ? String(index) : (field.required ? '0' : '');
+    } else if (field.kind === 'json') input.value = value === undefined || value === null ? '' : pretty(value);
+    else input.value = value === undefined || value === null ? '' : String(value);
+  }
+}
+
+// The section's value: from its fields (empty ones left out) or its JSON; null after
+// showing what is wrong.
+function readSection(section) {
+  const form = forms[section];
+  if (!form || form.jsonMode || !form.fields) return parseJson(section);
+  const value = {};
+  for (const field of form.fields) {
+    const input = $(fieldId(section, field.name));
+    if (field.kind === 'boolean') { value[field.name] = input.checked; continue; }
+    if (field.kind === 'select') {
+      if (input.value !== '') value[field.name] = field.choices[Number(input.value)];
+      continue;
+    }
+    const text = input.value;
+    if (text.trim() === '') continue;
+    if (field.kind === 'number') value[field.name] = Number(text);
+    else if (field.kind === 'json') {
+      try { value[field.name] = JSON.parse(text); } catch (_) {
+        markError(section, field.name, 'Enter JSON, for example {"key": "value"}.');
+        return null;
+      }
+    } else value[field.name] = text;
+  }
+  return value;
+}
+
+function setJsonMode(section, on) {
+  const form = forms[section];
+  if (form) form.jsonMode = on;
+  show(`${section}-fields`, !on);
+  show(`${section}-json`, on);
+  const toggle = document.querySelector(`.json-toggle[data-section="${section}"]`);
+  toggle.setAttribute('aria-pressed', String(on));
+  toggle.setAttribute('aria-label', `Edit ${section} as JSON`);
+}
+
+// The toggle carries what was entered across: form → JSON text, JSON text → form.
+function toggleJson(section) {
+  const form = forms[section];
+  if (!form || !form.fields) return;
+  clearErrors();
+  if (form.jsonMode) {
+    const value = parseJson(section);
+    if (value === null) return;
+    fillForm(section, value, false);
+    setJsonMode(section, false);
+  } else {
+    const value = readSection(section);
+    if (value === null) return;
+    $(section).value = pretty(value);
+    setJsonMode(section, true);
+  }
+}
 
 function clearErrors() {
-  for (const field of ['name', 'config', 'secrets', 'form', 'params']) {
+  for (const field of ['name', 'form', ...SECTIONS]) {
     $(`${field}-error`).textContent = '';
     const input = $(field);
     if (input) input.removeAttribute('aria-invalid');
   }
+  for (const error of document.querySelectorAll('.fields .field-error')) error.textContent = '';
+  for (const input of document.querySelectorAll('.fields [aria-invalid]')) input.removeAttribute('aria-invalid');
+}
+
+function markError(section, name, message) {
+  const form = forms[section];
+  let target = section;
+  let errorId = `${section}-error`;
+  if (name && form && form.fields && !form.jsonMode && form.fields.some((it) => it.name === name)) {
+    target = fieldId(section, name);
+    errorId = `${target}-error`;
+  }
+  $(errorId).textContent = message;
+  const input = $(target);
+  if (input) {
+    input.setAttribute('aria-invalid', 'true');
+    input.setAttribute('aria-describedby', errorId);
+    input.focus();
+  }
 }
 
 // Shows a server message by the field it names: `[request body.name]: ...`,
-// `error validating action type config: [url]: ...`, or the form as a whole.
+// `[config.url]: ...`, `error validating action type config: [url]: ...`, or by the
+// section, or the form as a whole.
 function showServerError(message) {
-  let field = 'form';
-  if (/\[request body\.name\]/.test(message)) field = 'name';
-  else if (/\[request body\.config|action type config|connector type config/.test(message)) field = 'config';
-  else if (/\[request body\.secrets|action type secrets|connector type secrets/.test(message)) field = 'secrets';
-  $(`${field}-error`).textContent = message;
-  const input = $(field);
-  if (input) {
-    input.setAttribute('aria-invalid', 'true');
-    input.setAttribute('aria-describedby', `${field}-error`);
-    input.focus();
-  }
+  if (/\[request body\.name\]/.test(message)) { markError('name', null, message); return; }
+  let match = message.match(/\[(?:request body\.)?(config|secrets|params)\.([^\].]+)/);
+  if (!match) match = message.match(/(?:action|connector) type (config|secrets|params)[^[]*?\[([^\].]+)/);
+  if (!match) match = message.match(/action (params)[^[]*?\[([^\].]+)/);
+  if (match) { markError(match[1], match[2], message); return; }
+  let section = 'form';
+  if (/\[request body\.config|action type config|connector type config/.test(message)) section = 'config';
+  else if (/\[request body\.secrets|action type secrets|connector type secrets/.test(message)) section = 'secrets';
+  else if (/\[request body\.params|action params/.test(message)) section = 'params';
+  markError(section, null, message);
 }
 
 function fillTypes(selected) {
@@ -214,11 +419,21 @@ function fillTypes(selected) {
   }
 }
 
-function applyTemplate(typeId) {
+const schemaCache = new Map();
+async function typeForm(typeId) {
+  if (!schemaCache.has(typeId)) {
+    schemaCache.set(typeId, await api('GET', `${PREFIX}/internal/console/connector_types/${encodeURIComponent(typeId)}/form`));
+  }
+  return schemaCache.get(typeId);
+}
+
+async function applyType(typeId) {
+  clearErrors();
   const template = TEMPLATES[typeId] || { config: {}, secrets: {}, params: {} };
-  $('config').value = pretty(template.config);
-  $('secrets').value = pretty(template.secrets);
-  $('params').value = pretty(template.params);
+  let schema = {};
+  try { schema = await typeForm(typeId); } catch (_) { schema = {}; }
+  renderForm('config', schema.config, template.config);
+  renderForm('secrets', schema.secrets, template.secrets, { secret: true });
 }
 
 async function openEditor(id) {
@@ -234,7 +449,7 @@ async function openEditor(id) {
     show('type-shown', false);
     fillTypes('.webhook');
     $('name').value = '';
-    applyTemplate($('type').value);
+    await applyType($('type').value);
     $('secrets-help').textContent = 'Stored encrypted; never shown again.';
     setReadOnly(false);
     show('delete', false);
@@ -250,11 +465,15 @@ async function openEditor(id) {
   $('type-shown').textContent = `Type: ${typeName(connector.connector_type_id)} (${connector.connector_type_id})`;
   show('type-shown', true);
   $('name').value = connector.name;
-  $('config').value = pretty(connector.config || {});
+  let schema = {};
+  try { schema = await typeForm(connector.connector_type_id); } catch (_) { schema = {}; }
+  renderForm('config', schema.config, connector.config || {}, { useDefaults: false });
+  // Write-only: nothing is shown, nothing pre-filled.
+  renderForm('secrets', schema.secrets, {}, { secret: true, useDefaults: false });
   $('secrets').value = '';
   $('secrets-help').textContent = 'Secrets are not shown. Enter them again when you save (empty sends none).';
   const template = TEMPLATES[connector.connector_type_id];
-  $('params').value = pretty(template ? template.params : {});
+  renderForm('params', schema.params, template ? template.params : {});
   const readOnly = connector.is_preconfigured || !canSave;
   setReadOnly(readOnly);
   show('readonly-note', !!connector.is_preconfigured);
@@ -267,6 +486,9 @@ async function openEditor(id) {
 
 function setReadOnly(readOnly) {
   for (const field of ['name', 'config', 'secrets']) $(field).readOnly = readOnly;
+  for (const section of ['config', 'secrets']) {
+    for (const input of $(`${section}-fields`).querySelectorAll('input, select, textarea')) input.disabled = readOnly;
+  }
   show('save', !readOnly);
   show('readonly-note', false);
 }
@@ -290,9 +512,9 @@ function parseJson(field) {
 async function save(event) {
   event.preventDefault();
   clearErrors();
-  const config = parseJson('config');
+  const config = readSection('config');
   if (config === null) return;
-  const secrets = parseJson('secrets');
+  const secrets = readSection('secrets');
   if (secrets === null) return;
   const name = $('name').value;
   $('save').disabled = true;
@@ -315,7 +537,7 @@ async function save(event) {
 
 async function run() {
   clearErrors();
-  const params = parseJson('params');
+  const params = readSection('params');
   if (params === null) return;
   $('run').disabled = true;
   try {
@@ -329,8 +551,9 @@ async function run() {
     await loadLog();
   } catch (error) {
     if (error instanceof HttpError && error.status !== 401) {
-      $('params-error').textContent = error.message;
-      $('params').setAttribute('aria-invalid', 'true');
+      const message = error.message || '';
+      const match = message.match(/\[(?:request body\.)?params\.([^\].]+)/) || message.match(/action params[^[]*?\[([^\].]+)/);
+      markError('params', match ? match[1] : null, message);
     }
   } finally {
     $('run').disabled = false;
@@ -403,7 +626,10 @@ document.addEventListener('DOMContentLoaded', () => {
   $('back').addEventListener('click', () => { location.hash = ''; });
   $('create').addEventListener('click', () => { location.hash = '#/create'; });
   $('delete').addEventListener('click', () => state.current && deleteConnector(state.current));
-  $('type').addEventListener('change', () => applyTemplate($('type').value));
+  $('type').addEventListener('change', () => { applyType($('type').value).catch(() => {}); });
+  for (const toggle of document.querySelectorAll('.json-toggle')) {
+    toggle.addEventListener('click', () => toggleJson(toggle.dataset.section));
+  }
   $('search').addEventListener('input', renderList);
   for (const button of document.querySelectorAll('button.sort')) {
     button.addEventListener('click', () => {
